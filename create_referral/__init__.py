@@ -1,0 +1,5 @@
+"""create_referral: Service Bus queue trigger. The function is declared by the pipeline work."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

@@ -1,0 +1,52 @@
+"""Every Service Bus entity, filter and app-setting name in one place.
+
+The Bicep templates and the local host are cross-checked against this module by tests, so a name
+changes here or nowhere.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Service Bus entities
+REQUESTS_QUEUE: Final = "referral-requests"
+EVENTS_TOPIC: Final = "referral-events"
+CONNECT_SUBSCRIPTION: Final = "connect-referral"
+OUTCOMES_SUBSCRIPTION: Final = "outcomes"
+
+# Functions binding connection: identity-based in Azure (`<name>__fullyQualifiedNamespace`).
+SERVICE_BUS_CONNECTION: Final = "ServiceBusConnection"
+
+# Event types (CloudEvents `type`, Service Bus `Subject`).
+REFERRAL_CREATED: Final = "referral-created"
+REFERRAL_CONNECTED: Final = "referral-connected"
+REFERRAL_REJECTED: Final = "referral-rejected"
+REFERRAL_FAILED: Final = "referral-failed"
+EVENT_TYPES: Final = (REFERRAL_CREATED, REFERRAL_CONNECTED, REFERRAL_REJECTED, REFERRAL_FAILED)
+
+# Application properties on published messages.
+PROP_REFERRAL_TYPE: Final = "referralType"
+PROP_EXTERNAL_REFERENCE_ID: Final = "externalReferenceId"
+PROP_SOURCE: Final = "source"
+PROP_ATTEMPT: Final = "relayAttempt"  # reschedule counter on copies of the inbound message
+PROP_ORIGINAL_MESSAGE_ID: Final = "relayOriginalMessageId"
+PROP_DIAGNOSTIC_ID: Final = "Diagnostic-Id"
+PROP_TRACEPARENT: Final = "traceparent"
+
+# The connect-referral subscription's correlation filter: system property Subject plus one
+# application property. Declared once; the Bicep and the local broker both follow it.
+CONNECT_FILTER_SUBJECT: Final = REFERRAL_CREATED
+CONNECT_FILTER_PROPERTIES: Final[dict[str, str]] = {PROP_REFERRAL_TYPE: "Shared"}
+
+# Host settings the Functions runtime reads (identity-based connections, telemetry, scale).
+HOST_SETTINGS: Final = (
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    f"{SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace",
+    f"{SERVICE_BUS_CONNECTION}__credential",
+    f"{SERVICE_BUS_CONNECTION}__clientId",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls",
+)
