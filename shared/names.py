@@ -13,6 +13,9 @@ REQUESTS_QUEUE: Final = "referral-requests"
 EVENTS_TOPIC: Final = "referral-events"
 CONNECT_SUBSCRIPTION: Final = "connect-referral"
 OUTCOMES_SUBSCRIPTION: Final = "outcomes"
+# Both the queue and the topic drop a second message with the same MessageId inside this window;
+# the operator CLI holds back dead-letter replays younger than it (they would be dropped).
+DUPLICATE_DETECTION_WINDOW_MINUTES: Final = 10
 
 # Functions binding connection: identity-based in Azure (`<name>__fullyQualifiedNamespace`).
 SERVICE_BUS_CONNECTION: Final = "ServiceBusConnection"
@@ -37,6 +40,20 @@ PROP_TRACEPARENT: Final = "traceparent"
 # application property. Declared once; the Bicep and the local broker both follow it.
 CONNECT_FILTER_SUBJECT: Final = REFERRAL_CREATED
 CONNECT_FILTER_PROPERTIES: Final[dict[str, str]] = {PROP_REFERRAL_TYPE: "Shared"}
+# The Bicep names the filter rule `$Default` so that it replaces the catch-all rule Service Bus
+# gives every new subscription (two rules would OR together and let every event through).
+CONNECT_FILTER_RULE: Final = "$Default"
+
+# Storage and Key Vault names the deployment creates (and the settings default to).
+LEDGER_TABLE: Final = "referralledger"
+REFRESH_TOKEN_SECRET: Final = "partner-refresh-token"  # noqa: S105 - a secret's name, not a secret
+
+# Telemetry the alerts query (infra/modules/alerts.bicep): a log record with the custom dimension
+# TELEMETRY_OUTCOME = <event type> per published outcome, and one with TELEMETRY_EVENT =
+# TOKEN_REFRESH_FAILED each time redeeming the refresh token fails.
+TELEMETRY_OUTCOME: Final = "relay.outcome"
+TELEMETRY_EVENT: Final = "relay.event"
+TOKEN_REFRESH_FAILED: Final = "token-refresh-failed"  # noqa: S105 - an event name
 
 # Host settings the Functions runtime reads (identity-based connections, telemetry, scale).
 HOST_SETTINGS: Final = (

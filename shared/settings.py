@@ -14,7 +14,7 @@ from typing import Final
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.names import SERVICE_BUS_CONNECTION
+from shared.names import LEDGER_TABLE, SERVICE_BUS_CONNECTION
 
 DEFAULT_PARTNER_API_URL: Final = "https://api.partner.microsoft.com"
 DEFAULT_AUTHORITY_HOST: Final = "https://login.microsoftonline.com"
@@ -69,7 +69,7 @@ class Settings(BaseSettings):
         None, alias="RELAY_LEDGER_CONNECTION_STRING", repr=False
     )
     ledger_table: str = Field(
-        "referralledger", alias="RELAY_LEDGER_TABLE", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$"
+        LEDGER_TABLE, alias="RELAY_LEDGER_TABLE", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$"
     )
 
     max_attempts: int = Field(5, alias="RELAY_MAX_ATTEMPTS", ge=1, le=100)
@@ -140,4 +140,12 @@ APP_SETTINGS: Final[tuple[str, ...]] = tuple(
         }
         | {f"{SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace"}
     )
+)
+
+# Read by the code but never deployed: the Azurite connection string is for local runs only.
+DEV_ONLY_SETTINGS: Final[tuple[str, ...]] = ("RELAY_LEDGER_CONNECTION_STRING",)
+# Set only when RELAY_APP_CREDENTIAL selects them; the deployed default (federated) needs neither.
+CONDITIONAL_SETTINGS: Final[tuple[str, ...]] = (
+    "RELAY_CLIENT_SECRET",
+    "RELAY_CLIENT_CERTIFICATE_PEM",
 )
