@@ -1,0 +1,1 @@
+"""The `referral-relay` console script (development and operator tool; not deployed)."""

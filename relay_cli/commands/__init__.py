@@ -1,0 +1,9 @@
+"""Subcommand modules, in the order `--help` lists them. Add a module here to add a command."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from relay_cli.commands import schema, validate
+
+ALL: list[ModuleType] = [validate, schema]
