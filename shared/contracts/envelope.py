@@ -143,17 +143,18 @@ def _reject_constant(name: str) -> None:
 
 
 def _depth(value: object) -> int:
-    """Nesting depth of containers; iterative, so hostile input cannot exhaust the stack."""
-    if not isinstance(value, dict | list):
-        return 0
-    deepest = 0
-    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return deepest
+    """Container nesting depth, level by level: no recursion, and it stops past the limit."""
+    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level and depth <= MAX_DEPTH:
+        depth += 1
+        deeper: list[Any] = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    deeper.append(child)
+        level = deeper
+    return depth
 
 
 def _root(code: str, message: str) -> ContractViolation:

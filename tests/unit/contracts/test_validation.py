@@ -212,3 +212,30 @@ def test_messages_never_echo_input_values(request_example: dict[str, Any]) -> No
 def test_json_pointer_escapes_rfc6901() -> None:
     assert json_pointer(["a/b", "c~d", 0]) == "/a~1b/c~0d/0"
     assert json_pointer([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("address", "ok"),
+    [
+        ("sue.smith@contoso.com", True),
+        ("o'brien+crm@contoso.co.uk", True),
+        ("jörg@bücher.de", True),  # internationalised: the library's full check
+        ("a..b@contoso.com", False),
+        (".a@contoso.com", False),
+        ("a@b", False),
+        ("a@localhost", False),
+        ("no-at-sign", False),
+        ("a@-contoso.com", False),
+        ("a b@contoso.com", False),
+    ],
+)
+def test_email_checks(address: str, ok: bool) -> None:
+    from pydantic_core import PydanticCustomError
+
+    from shared.contracts.formats import check_email
+
+    if ok:
+        assert check_email(address) == address
+    else:
+        with pytest.raises(PydanticCustomError):
+            check_email(address)
