@@ -1,0 +1,5 @@
+"""The Partner Center Referrals API: port, httpx client, exception tree, OData filters, retries.
+
+Handlers import `port.PartnerApi`, `errors` and `odata` only; `client.PartnerApiClient` is built
+once per worker by the composition root.
+"""
