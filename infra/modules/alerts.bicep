@@ -1,0 +1,237 @@
+// Alerts, all to one action group that e-mails the operator:
+// - dead-lettered messages on the inbound queue and on the events topic (connect-referral);
+// - a rate of referral-failed outcomes (log-based: the app logs one record per outcome);
+// - failures to redeem the Partner Center refresh token (log-based), the sign that someone has to
+//   run `referral-relay login` again.
+// The log queries read the telemetry names in shared.names (TELEMETRY_OUTCOME, TELEMETRY_EVENT,
+// TOKEN_REFRESH_FAILED); tests/infra checks that they match.
+
+@description('Azure region of the log alert rules.')
+param location string
+
+@description('Tags for the resources.')
+param tags object
+
+@description('Name prefix of the alert resources.')
+param namePrefix string
+
+@description('E-mail address the alerts go to.')
+param alertEmail string
+
+@description('Service Bus namespace name.')
+param serviceBusNamespaceName string
+
+@description('Inbound queue name.')
+param queueName string
+
+@description('Events topic name (its metrics cover the connect-referral subscription).')
+param topicName string
+
+@description('Application Insights name.')
+param applicationInsightsName string
+
+@description('referral-failed outcomes tolerated per 15 minutes before the alert fires.')
+@minValue(0)
+param failedReferralsThreshold int = 0
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
+  name: serviceBusNamespaceName
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: '${namePrefix}-ag'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'relay-ops'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'operator'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+// A message on the queue's dead-letter sub-queue: a request the pipeline gave up on. The alert
+// resolves itself once `referral-relay dlq replay` (or a purge) empties the sub-queue.
+resource queueDeadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${namePrefix}-queue-dead-letters'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Dead-lettered messages on the referral-requests queue.'
+    severity: 2
+    enabled: true
+    scopes: [
+      namespace.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'DeadLetteredOnQueue'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                queueName
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    actions: [
+      {
+        actionGroupId: actionGroup.id
+      }
+    ]
+  }
+}
+
+// Azure Monitor reports Service Bus metrics per queue or topic, not per subscription. The
+// outcomes subscription never dead-letters on its own (no dead-lettering on expiry), so dead
+// letters on the topic are connect-referral's - or a partner reader's explicit ones, which an
+// operator wants to hear about too.
+resource subscriptionDeadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${namePrefix}-subscription-dead-letters'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Dead-lettered messages on the referral-events topic (connect-referral subscription).'
+    severity: 2
+    enabled: true
+    scopes: [
+      namespace.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'DeadLetteredOnSubscription'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                topicName
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    actions: [
+      {
+        actionGroupId: actionGroup.id
+      }
+    ]
+  }
+}
+
+// One log record per published outcome carries customDimensions["relay.outcome"] = event type.
+resource failedReferrals 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-referral-failed-rate'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'referral-failed outcomes'
+    description: 'Referrals the pipeline gave up on after its retry budget (referral-failed events).'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: 'traces | where tostring(customDimensions["relay.outcome"]) == "referral-failed"'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: failedReferralsThreshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+// The token provider logs customDimensions["relay.event"] = "token-refresh-failed" when Entra ID
+// refuses the refresh token (expired after ~90 days unused, revoked, or consent withdrawn).
+resource tokenRefreshFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-token-refresh-failed'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Partner Center token refresh failures'
+    description: 'Redeeming the refresh token failed: run referral-relay login again (docs/deploy.md).'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: 'traces | where tostring(customDimensions["relay.event"]) == "token-refresh-failed"'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+output actionGroupId string = actionGroup.id
