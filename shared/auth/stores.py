@@ -1,0 +1,234 @@
+"""Refresh-token stores: an Azure Key Vault secret (deployed) and a 0600 file (development).
+
+Pick one with a store URL — the value of `RELAY_REFRESH_TOKEN_STORE` and of `login --store`:
+
+    keyvault://VAULT/SECRET      secret SECRET in https://VAULT.vault.azure.net
+    keyvault://HOST/SECRET       a vault host in full (sovereign clouds): x.vault.azure.cn
+    file://PATH                  PATH as written: file:///abs/path, file://relative/path, file://~/x
+
+The Azure SDKs are imported when a Key Vault store is first used, not at import time (cold start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from shared.auth.errors import RefreshTokenMissing, RefreshTokenStoreError
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+
+    from shared.auth.ports import RefreshTokenStore
+
+_SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault's rule for secret names
+_VAULT_NAME = re.compile(r"^[0-9A-Za-z-]{3,24}$")
+
+
+class FileRefreshTokenStore:
+    """A local file, replaced atomically and only ever readable by its owner (mode 0600)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path).expanduser()
+
+    def describe(self) -> str:
+        return self.path.absolute().as_uri()
+
+    async def load(self) -> str:
+        try:
+            text = await asyncio.to_thread(self.path.read_text, encoding="utf-8")
+        except FileNotFoundError:
+            raise RefreshTokenMissing(self.describe()) from None
+        except OSError as exc:
+            raise RefreshTokenStoreError(
+                self.describe(), exc.strerror or type(exc).__name__, transient=False
+            ) from None
+        token = text.strip()
+        if not token:
+            raise RefreshTokenMissing(self.describe())
+        return token
+
+    async def save(self, token: str) -> None:
+        try:
+            await asyncio.to_thread(self._write, token)
+        except OSError as exc:
+            raise RefreshTokenStoreError(
+                self.describe(), exc.strerror or type(exc).__name__, transient=False
+            ) from None
+
+    def _write(self, token: str) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # mkstemp creates the file 0600 before anything is written; os.replace keeps that mode
+        # and swaps the file in atomically, so a reader never sees half a token.
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", text=True)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(token)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+class _SecretClient(Protocol):
+    """The part of `azure.keyvault.secrets.aio.SecretClient` the store uses."""
+
+    async def get_secret(self, name: str) -> Any: ...
+
+    async def set_secret(
+        self, name: str, value: str, *, content_type: str | None = None
+    ) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class KeyVaultRefreshTokenStore:
+    """A Key Vault secret; each rotation stores a new version of it.
+
+    Authenticates with the given credential, else the user-assigned managed identity
+    (`managed_identity_client_id`), else `DefaultAzureCredential` (an operator's `az login`).
+    The identity needs "Key Vault Secrets Officer" on the vault (get + set).
+    """
+
+    def __init__(
+        self,
+        vault_url: str,
+        secret_name: str,
+        *,
+        description: str | None = None,
+        credential: AsyncTokenCredential | None = None,
+        managed_identity_client_id: str | None = None,
+        client: _SecretClient | None = None,
+    ) -> None:
+        self.vault_url = vault_url
+        self.secret_name = secret_name
+        self._description = (
+            description or f"keyvault://{vault_url.split('//', 1)[-1]}/{secret_name}"
+        )
+        self._credential = credential
+        self._mi_client_id = managed_identity_client_id
+        self._client = client
+        self._owned: list[Any] = []  # what this store created and must close
+
+    def describe(self) -> str:
+        return self._description
+
+    def _secret_client(self) -> _SecretClient:
+        if self._client is None:
+            from azure.keyvault.secrets.aio import SecretClient
+
+            credential = self._credential
+            if credential is None:
+                credential = _default_credential(self._mi_client_id)
+                self._owned.append(credential)
+            client = SecretClient(vault_url=self.vault_url, credential=credential)
+            self._owned.append(client)
+            # The SDK's tracing decorators hide its method signatures from mypy.
+            self._client = cast(_SecretClient, client)
+        return self._client
+
+    async def load(self) -> str:
+        client = self._secret_client()
+        try:
+            secret = await client.get_secret(self.secret_name)
+        except Exception as exc:
+            raise self._error(exc) from None
+        value = getattr(secret, "value", None)
+        if not value:
+            raise RefreshTokenMissing(self.describe())
+        return str(value)
+
+    async def save(self, token: str) -> None:
+        client = self._secret_client()
+        try:
+            await client.set_secret(
+                self.secret_name, token, content_type="application/vnd.referral-relay.refresh-token"
+            )
+        except Exception as exc:
+            raise self._error(exc) from None
+
+    async def aclose(self) -> None:
+        """Close the SDK client and credential this store created (not injected ones)."""
+        for resource in reversed(self._owned):
+            await resource.close()
+        self._owned.clear()
+        self._client = None
+
+    def _error(self, exc: Exception) -> Exception:
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        where = self.describe()
+        if isinstance(exc, ResourceNotFoundError):
+            return RefreshTokenMissing(where)
+        if isinstance(exc, ClientAuthenticationError):
+            return RefreshTokenStoreError(
+                where,
+                "no Azure credential for Key Vault (managed identity / az login)",
+                transient=False,
+            )
+        if isinstance(exc, ServiceRequestError | ServiceResponseError):
+            return RefreshTokenStoreError(
+                where, f"{type(exc).__name__} reaching the vault", transient=True
+            )
+        if isinstance(exc, HttpResponseError):
+            status = exc.status_code
+            if status == 403:
+                reason = (
+                    "access denied: the identity needs 'Key Vault Secrets Officer' on the vault"
+                )
+                return RefreshTokenStoreError(where, reason, transient=False)
+            transient = status is not None and (status == 429 or status >= 500)
+            return RefreshTokenStoreError(where, f"HTTP {status}", transient=transient)
+        return exc  # not an Azure SDK error: a bug, let it surface as itself
+
+
+def _default_credential(managed_identity_client_id: str | None) -> Any:
+    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
+
+    if managed_identity_client_id:
+        return ManagedIdentityCredential(client_id=managed_identity_client_id)
+    return DefaultAzureCredential()
+
+
+def store_from_url(
+    url: str,
+    *,
+    managed_identity_client_id: str | None = None,
+    credential: AsyncTokenCredential | None = None,
+) -> RefreshTokenStore:
+    """The store a `keyvault://` or `file://` URL names (see the module docstring)."""
+    if url.startswith("file://"):
+        path = url.removeprefix("file://")
+        if not path:
+            raise ValueError("file:// store URL needs a path, e.g. file:///home/me/.relay/token")
+        return FileRefreshTokenStore(path)
+    if url.startswith("keyvault://"):
+        vault, _, secret = url.removeprefix("keyvault://").partition("/")
+        host = vault if "." in vault else f"{vault}.vault.azure.net"
+        if not ("." in vault or _VAULT_NAME.match(vault)) or not _SECRET_NAME.match(secret):
+            raise ValueError(
+                "keyvault:// store URL must be keyvault://VAULT/SECRET "
+                "(secret names: letters, digits and '-')"
+            )
+        return KeyVaultRefreshTokenStore(
+            f"https://{host}",
+            secret,
+            description=url,
+            credential=credential,
+            managed_identity_client_id=managed_identity_client_id,
+        )
+    raise ValueError("store URL must start with keyvault:// or file://")

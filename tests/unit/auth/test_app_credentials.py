@@ -1,0 +1,171 @@
+"""App credentials: secret, PEM certificate (key + certificate in one PEM), federated assertion."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from azure.core.credentials import AccessToken
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from shared.auth.app_credentials import (
+    FEDERATION_SCOPE,
+    ManagedIdentityAssertion,
+    certificate_credential,
+    client_credential,
+)
+from shared.auth.errors import TokenServiceUnavailable
+from shared.settings import Settings, SettingsError
+
+BASE_ENV = {
+    "RELAY_PARTNER_TENANT_ID": "contoso.onmicrosoft.com",
+    "RELAY_PARTNER_CLIENT_ID": "11111111-1111-1111-1111-111111111111",
+    "RELAY_REFRESH_TOKEN_STORE": "file:///tmp/rt",
+}
+
+
+def key_and_cert() -> tuple[rsa.RSAPrivateKey, str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "referral-relay-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    return key, key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def spki(public_key: object) -> bytes:
+    der: bytes = public_key.public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der
+
+
+def test_a_secret_is_passed_as_is() -> None:
+    settings = Settings.from_env(
+        {**BASE_ENV, "RELAY_APP_CREDENTIAL": "secret", "RELAY_CLIENT_SECRET": "s3cret-value"}
+    )
+
+    assert client_credential(settings) == "s3cret-value"
+
+
+def test_a_pem_with_key_and_certificate_becomes_msals_certificate_credential() -> None:
+    _, key_pem, cert_pem = key_and_cert()
+    settings = Settings.from_env(
+        {
+            **BASE_ENV,
+            "RELAY_APP_CREDENTIAL": "certificate",
+            "RELAY_CLIENT_CERTIFICATE_PEM": cert_pem + key_pem,  # either order works
+        }
+    )
+
+    credential = client_credential(settings)
+
+    assert isinstance(credential, dict)
+    assert credential["public_certificate"] == cert_pem
+    assert credential["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+    reloaded = serialization.load_pem_private_key(credential["private_key"].encode(), None)
+    certificate = x509.load_pem_x509_certificate(cert_pem.encode())
+    assert spki(reloaded.public_key()) == spki(certificate.public_key())
+
+
+def test_the_matching_certificate_is_picked_from_a_chain() -> None:
+    _, key_pem, cert_pem = key_and_cert()
+    _, _, other_cert = key_and_cert()
+
+    credential = certificate_credential(other_cert + key_pem + cert_pem)
+
+    assert credential["public_certificate"] == cert_pem
+
+
+@pytest.mark.parametrize(
+    ("make_pem", "problem"),
+    [
+        (lambda k, c, o: c, "no PEM private key found"),
+        (lambda k, c, o: k, "no PEM certificate found"),
+        (lambda k, c, o: k + o, "no certificate matches the private key"),
+        (lambda k, c, o: "garbage", "no PEM private key found"),
+    ],
+)
+def test_a_bad_pem_names_the_variable_and_never_its_content(
+    make_pem: Callable[[str, str, str], str], problem: str
+) -> None:
+    _, key_pem, cert_pem = key_and_cert()
+    _, _, other = key_and_cert()
+
+    with pytest.raises(SettingsError) as caught:
+        certificate_credential(make_pem(key_pem, cert_pem, other))
+
+    assert caught.value.problems == [("RELAY_CLIENT_CERTIFICATE_PEM", problem)]
+    assert "BEGIN" not in str(caught.value)
+
+
+def test_an_encrypted_key_is_refused_with_advice() -> None:
+    key, _, cert_pem = key_and_cert()
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw"),
+    ).decode()
+
+    with pytest.raises(SettingsError, match="encrypted"):
+        certificate_credential(encrypted + cert_pem)
+
+
+@dataclass
+class FakeManagedIdentity:
+    scopes: list[tuple[str, ...]] = field(default_factory=list)
+    fail: bool = False
+
+    def get_token(self, *scopes: str) -> AccessToken:
+        self.scopes.append(scopes)
+        if self.fail:
+            raise RuntimeError("IMDS unreachable")
+        return AccessToken("federation-assertion-jwt", 2_000_000_000)
+
+
+def test_federated_credential_is_a_client_assertion_from_the_managed_identity() -> None:
+    settings = Settings.from_env({**BASE_ENV, "AZURE_CLIENT_ID": "mi-client-id"})
+    identity = FakeManagedIdentity()
+
+    credential = client_credential(settings, managed_identity=identity)
+
+    assert isinstance(credential, dict)
+    assertion = credential["client_assertion"]
+    assert assertion() == "federation-assertion-jwt"
+    assert identity.scopes == [(FEDERATION_SCOPE,)]
+
+
+def test_the_real_federated_credential_uses_the_user_assigned_identity() -> None:
+    settings = Settings.from_env({**BASE_ENV, "AZURE_CLIENT_ID": "mi-client-id"})
+
+    credential = client_credential(settings)
+
+    assert isinstance(credential, dict)
+    assertion = credential["client_assertion"]
+    assert isinstance(assertion, ManagedIdentityAssertion)
+    assert type(assertion._credential).__name__ == "ManagedIdentityCredential"
+
+
+def test_a_managed_identity_failure_is_a_transient_token_error() -> None:
+    assertion = ManagedIdentityAssertion(FakeManagedIdentity(fail=True))
+
+    with pytest.raises(TokenServiceUnavailable, match="RuntimeError"):
+        assertion()
