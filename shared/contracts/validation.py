@@ -145,7 +145,7 @@ def _describe(error: ErrorDetails, parts: list[str | int]) -> tuple[str, str]:
 def _did_you_mean(parts: list[str | int]) -> str | None:
     name = parts[-1]
     shape = tuple(p for p in parts[:-1] if isinstance(p, str))
-    known = _known_fields().get(shape)
+    known = request_fields().get(shape)
     if not known or not isinstance(name, str):
         return None
     match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
@@ -156,7 +156,7 @@ def _did_you_mean(parts: list[str | int]) -> str | None:
 
 
 @cache
-def _known_fields() -> dict[tuple[str, ...], frozenset[str]]:
+def request_fields() -> dict[tuple[str, ...], frozenset[str]]:
     """Field names of every request model, keyed by its path (array indices dropped)."""
     table: dict[tuple[str, ...], frozenset[str]] = {}
 
@@ -178,3 +178,18 @@ def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
     if origin in (list, Union, types.UnionType) or origin is not None:
         for arg in get_args(annotation):
             yield from _models_in(arg)
+
+
+def project_onto_request(value: Any, shape: tuple[str, ...] = ()) -> Any:
+    """Keep only what a create request may carry: how a referral read back from Partner Center
+    (with its server fields and extras) becomes a body we may POST again."""
+    known = request_fields().get(shape)
+    if isinstance(value, list):
+        return [project_onto_request(item, shape) for item in value]
+    if not isinstance(value, dict) or known is None:
+        return value
+    return {
+        name: project_onto_request(item, (*shape, name))
+        for name, item in value.items()
+        if name in known and item is not None
+    }

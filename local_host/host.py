@@ -1,0 +1,186 @@
+"""Runs the registered Azure Functions of `function_app.app` against the in-process broker.
+
+The host reads each function's real binding metadata (`get_function_json()`), checks that its
+trigger entity exists, and dispatches like the Functions host with `autoCompleteMessages`: a
+normal return completes the message, an exception abandons it. A `WorkerCrash` raised inside an
+invocation leaves the message unsettled, so it comes back when its lock expires, as after a
+real crash. Invocations run concurrently up to host.json's `maxConcurrentCalls` per function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from azure.functions.servicebus import ServiceBusMessage
+
+from local_host.broker import BrokerMessage, Entity, InMemoryServiceBus, LockLostError
+
+HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"
+log = logging.getLogger("referral_relay.local_host")
+
+
+class WorkerCrash(BaseException):
+    """Simulates the worker process dying mid-invocation: the message is not settled."""
+
+
+class HostConfigurationError(Exception):
+    """A function's binding does not match the broker's topology."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFunction:
+    name: str
+    arg_name: str
+    entity: Entity
+    call: Callable[..., Awaitable[None]]
+
+
+def max_concurrent_calls(host_json: Path = HOST_JSON) -> int:
+    settings = json.loads(host_json.read_text())
+    value: int = settings["extensions"]["serviceBus"]["maxConcurrentCalls"]
+    return value
+
+
+def discover(app: func.FunctionApp, broker: InMemoryServiceBus) -> list[LocalFunction]:
+    functions: list[LocalFunction] = []
+    for function in app.get_functions():
+        binding = _trigger_binding(json.loads(function.get_function_json()))
+        if binding is None:
+            continue
+        try:
+            if "queueName" in binding:
+                entity = broker.entity(binding["queueName"])
+            else:
+                entity = broker.entity(
+                    topic=binding["topicName"], subscription=binding["subscriptionName"]
+                )
+        except KeyError as exc:
+            raise HostConfigurationError(
+                f"{function.get_function_name()} triggers on {exc}, which the topology lacks"
+            ) from None
+        functions.append(
+            LocalFunction(
+                name=function.get_function_name() or binding["name"],
+                arg_name=binding["name"],
+                entity=entity,
+                call=function.get_user_function(),
+            )
+        )
+    return functions
+
+
+def _trigger_binding(function_json: dict[str, Any]) -> dict[str, Any] | None:
+    for binding in function_json["bindings"]:
+        if binding["type"] == "serviceBusTrigger":
+            found: dict[str, Any] = binding
+            return found
+    return None
+
+
+def to_functions_message(message: BrokerMessage) -> ServiceBusMessage:
+    """The object the Python worker hands a Service Bus trigger."""
+    return ServiceBusMessage(
+        body=message.body,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        content_type=message.content_type,
+        application_properties=dict(message.application_properties),
+        user_properties=dict(message.application_properties),
+        delivery_count=message.delivery_count,
+        enqueued_time_utc=message.enqueued_time,
+        enqueued_sequence_number=message.sequence_number,
+        sequence_number=message.sequence_number,
+        label=message.subject,
+        subject=message.subject,
+        lock_token=message.lock_token,
+        scheduled_enqueue_time_utc=message.scheduled_enqueue_time,
+    )
+
+
+class LocalHost:
+    def __init__(
+        self,
+        app: func.FunctionApp,
+        broker: InMemoryServiceBus,
+        *,
+        concurrency: int | None = None,
+        time_warp: bool = True,
+    ) -> None:
+        self.broker = broker
+        self.functions = discover(app, broker)
+        self.concurrency = concurrency or max_concurrent_calls()
+        self.time_warp = time_warp
+        self.invocations = 0
+
+    async def run_until_idle(self, limit_seconds: float = 300.0) -> bool:
+        """Dispatch until nothing is left to deliver. False if the real-time limit ran out."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + limit_seconds
+        gates = {f.name: asyncio.Semaphore(self.concurrency) for f in self.functions}
+        tasks: set[asyncio.Task[None]] = set()
+        while loop.time() < give_up_at:
+            started = False
+            for function in self.functions:
+                gate = gates[function.name]
+                while not gate.locked():
+                    message = function.entity.receive()
+                    if message is None:
+                        break
+                    await gate.acquire()
+                    task = asyncio.create_task(self._invoke(function, message, gate))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    started = True
+            if started:
+                await asyncio.sleep(0)
+                continue
+            if not tasks and not self._skip_ahead():
+                return True
+            await self.broker.wait(min(0.05, max(0.0, give_up_at - loop.time())))
+        for task in tasks:
+            task.cancel()
+        return False
+
+    def _skip_ahead(self) -> bool:
+        """True while something will become deliverable; skips the wait when warping."""
+        pending = [e for e in self.broker.entities() if e.pending_count()]
+        if not pending:
+            return False
+        due = [t for e in pending if (t := e.next_due()) is not None]
+        if self.time_warp and due and not any(e.active_count() for e in pending):
+            self.broker.advance_to(min(due))
+        return True
+
+    async def _invoke(
+        self, function: LocalFunction, message: BrokerMessage, gate: asyncio.Semaphore
+    ) -> None:
+        self.invocations += 1
+        message.locked_until = float("inf")  # the Functions host renews locks while it runs
+        try:
+            await function.call(**{function.arg_name: to_functions_message(message)})
+        except WorkerCrash:
+            # A dead worker renews nothing: the lock lapses and the message comes back.
+            message.locked_until = self.broker.now() + function.entity.lock_seconds
+            log.info("worker crash injected", extra={"function": function.name})
+        except Exception as exc:
+            log.debug("invocation raised %s: abandoning", type(exc).__name__)
+            self._settle(function.entity.abandon, message)
+        else:
+            self._settle(function.entity.complete, message)
+        finally:
+            gate.release()
+            self.broker.wake()
+
+    @staticmethod
+    def _settle(settle: Callable[[BrokerMessage], None], message: BrokerMessage) -> None:
+        try:
+            settle(message)
+        except LockLostError:
+            log.warning("lock lost before settlement: the message will be redelivered")

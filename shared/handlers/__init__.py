@@ -1,0 +1,1 @@
+"""Handlers: the logic of both functions, against ports only."""

@@ -1,0 +1,322 @@
+"""create_referral: one inbound message → at most one Partner Center referral → one event.
+
+Exactly-once effect on at-least-once delivery (design §4):
+
+1. Validate. Invalid → `referral-rejected`, complete (nothing to retry, nothing lost).
+2. Claim the key in the ledger. Completed → republish the same `referral-created` (same event id:
+   the topic drops the copy) and complete. Another live claim → retry later. Failed for this
+   message lineage → keep abandoning until Service Bus dead-letters it.
+3. If a POST may already have happened under this key (the ledger's `posted` flag, or an
+   ambiguous failure in this invocation), look the referral up by externalReferenceId first.
+4. Mark `posted`, POST, record `completed`, publish `referral-created`, complete.
+
+Transient failures retry inside the client within the invocation's budget; past it the message
+is rescheduled (a copy with a later enqueue time and `relayAttempt`+1); after `max_attempts`
+→ `referral-failed`, and the message is abandoned until it dead-letters.
+
+A message without externalReferenceId is posted with externalReferenceId = its MessageId, so a
+redelivery can find what an earlier attempt created.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from shared.contracts.envelope import (
+    InboundMessage,
+    InvalidMessage,
+    MessageMeta,
+    ReferralCommand,
+    parse_message,
+)
+from shared.contracts.errors import FieldError
+from shared.contracts.events import (
+    ReferralCreatedData,
+    ReferralCreatedEvent,
+    ReferralFailedData,
+    ReferralFailedEvent,
+    ReferralRejectedData,
+    ReferralRejectedEvent,
+    event_id,
+    now,
+    to_outbound,
+)
+from shared.contracts.referral import Referral
+from shared.handlers.common import (
+    DeadLetterRequested,
+    HandlerDeps,
+    Outcome,
+    RetryLater,
+    error_code,
+    is_transient,
+    new_owner,
+    refusal_errors,
+    retry_after,
+)
+from shared.ledger.port import (
+    AlreadyCompleted,
+    AlreadyFailed,
+    Busy,
+    LedgerConflict,
+    Record,
+    Scope,
+)
+from shared.names import (
+    PROP_ATTEMPT,
+    PROP_ORIGINAL_MESSAGE_ID,
+    REFERRAL_CREATED,
+    REFERRAL_FAILED,
+    REFERRAL_REJECTED,
+    REQUESTS_QUEUE,
+)
+from shared.partner_api.errors import PermanentError, TransientError
+from shared.partner_api.odata import eq
+from shared.publishing.port import ScheduledMessage
+
+SOURCE: Final = "/referral-relay/create_referral"
+
+
+async def handle_create(message: InboundMessage, deps: HandlerDeps) -> Outcome:
+    try:
+        command = parse_message(message)
+    except InvalidMessage as invalid:
+        return await _reject(
+            deps, invalid.meta, invalid.idempotency_key, "validation", invalid.errors
+        )
+    return await _Create(deps, command, message).run()
+
+
+class _Create:
+    def __init__(self, deps: HandlerDeps, command: ReferralCommand, message: InboundMessage):
+        self.deps = deps
+        self.command = command
+        self.message = message
+        self.meta = command.meta
+        self.key = command.idempotency_key
+        self.attempt = self.meta.attempt + self.meta.delivery_count
+
+    async def run(self) -> Outcome:
+        deps = self.deps
+        claim = await deps.ledger.claim(
+            Scope.CREATE,
+            self.key,
+            owner=new_owner(),
+            lineage=self.meta.original_message_id,
+            ttl=deps.config.claim_ttl_seconds,
+            now=deps.clock.time(),
+        )
+        if isinstance(claim, AlreadyCompleted):
+            return await self._republish(claim.record)
+        if isinstance(claim, AlreadyFailed):
+            raise DeadLetterRequested("this message already gave up (referral-failed was sent)")
+        if isinstance(claim, Busy):
+            return await self._retry_later(None, RetryLater("another worker holds this key"))
+        record = claim.record
+        await deps.checkpoint("claimed")
+        deadline = deps.clock.monotonic() + deps.config.retry_budget_seconds
+        try:
+            referral, record = await self._create_or_find(record, deadline)
+        except PermanentError as refused:
+            await self._release(record)
+            return await _reject(
+                deps, self.meta, self.key, "create", refusal_errors(refused), refused
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return await self._retry_later(record, exc)
+        await deps.checkpoint("posted")
+        record = await deps.ledger.complete(
+            record,
+            referral_id=referral.id or "",
+            engagement_id=referral.engagementId,
+            result={
+                "referralType": referral.type or self.command.referral.type,
+                "status": referral.status or "",
+                "substatus": referral.substatus or "",
+                "messageId": self.meta.original_message_id,
+            },
+        )
+        await deps.checkpoint("recorded")
+        outcome = await self._republish(record, kind="created")
+        await deps.checkpoint("published")
+        return outcome
+
+    async def _create_or_find(self, record: Record, deadline: float) -> tuple[Referral, Record]:
+        api, clock = self.deps.api, self.deps.clock
+        body = self._post_body()
+        may_have_posted = record.posted
+        pause = 0.2
+        while True:
+            if may_have_posted:
+                found = await self._find(body["externalReferenceId"], deadline)
+                if found is not None:
+                    return found, record
+            if not record.posted:
+                record = await self.deps.ledger.mark_posted(record)
+            try:
+                created = await api.create_referral(
+                    body,
+                    correlation_id=self.meta.correlation_id,
+                    deadline=deadline,
+                    retry_ambiguous=False,
+                )
+                return created, record
+            except TransientError as exc:
+                remaining = deadline - clock.monotonic()
+                if not exc.ambiguous or remaining <= pause:
+                    raise
+                # It may exist now: look it up before posting again.
+                may_have_posted = True
+                await clock.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    def _post_body(self) -> dict[str, Any]:
+        body = self.command.body
+        if body.get("externalReferenceId"):
+            return body
+        return {**body, "externalReferenceId": self.key}
+
+    async def _find(self, external_id: str, deadline: float) -> Referral | None:
+        async for referral in self.deps.api.list_referrals(
+            filter=eq("externalReferenceId", external_id).render(),
+            correlation_id=self.meta.correlation_id,
+            deadline=deadline,
+        ):
+            if not referral.targets_microsoft() and referral.id:
+                return referral
+        return None
+
+    async def _republish(self, record: Record, kind: str = "duplicate") -> Outcome:
+        result = record.result
+        referral_type = result.get("referralType") or self.command.referral.type
+        event = ReferralCreatedEvent(
+            id=event_id(REFERRAL_CREATED, record.referral_id or self.key),
+            source=SOURCE,
+            time=now(),
+            subject=self.key,
+            data=ReferralCreatedData(
+                idempotencyKey=self.key,
+                externalReferenceId=self.command.referral.externalReferenceId,
+                referralId=record.referral_id or "",
+                engagementId=record.engagement_id or "",
+                referralType=referral_type,
+                status=result.get("status") or None,
+                substatus=result.get("substatus") or None,
+                messageId=result.get("messageId") or self.meta.original_message_id,
+            ),
+        )
+        await self.deps.publisher.publish(
+            to_outbound(
+                event,
+                correlation_id=self.meta.correlation_id,
+                referral_type=referral_type,
+                traceparent=self.meta.traceparent,
+            )
+        )
+        return Outcome(
+            kind="created" if kind == "created" else "duplicate",
+            key=self.key,
+            referral_id=record.referral_id,
+            engagement_id=record.engagement_id,
+            referral_type=referral_type,
+            attempt=self.attempt,
+        )
+
+    async def _release(self, record: Record) -> None:
+        with suppress(LedgerConflict):  # taken over meanwhile: the new holder's claim stands
+            await self.deps.ledger.release(record)
+
+    async def _retry_later(self, record: Record | None, exc: BaseException) -> Outcome:
+        config = self.deps.config
+        code = exc.reason if isinstance(exc, RetryLater) else error_code(exc)
+        if self.attempt >= config.max_attempts:
+            await self._give_up(record, exc, code)
+            raise DeadLetterRequested(f"gave up after {self.attempt} attempts ({code})")
+        if record is not None:
+            await self._release(record)
+        backoff = config.reschedule_base_seconds * 2 ** (self.attempt - 1)
+        delay = max(retry_after(exc) or 0.0, min(backoff, config.reschedule_max_seconds))
+        await self._reschedule(delay)
+        return Outcome(kind="rescheduled", key=self.key, error_code=code, attempt=self.attempt)
+
+    async def _reschedule(self, delay: float) -> None:
+        props = dict(self.message.application_properties or {})
+        props[PROP_ATTEMPT] = self.meta.attempt + 1
+        props[PROP_ORIGINAL_MESSAGE_ID] = self.meta.original_message_id
+        await self.deps.publisher.schedule(
+            ScheduledMessage(
+                queue=REQUESTS_QUEUE,
+                body=self.message.get_body(),
+                message_id=f"{self.meta.original_message_id}#retry{self.meta.attempt + 1}",
+                correlation_id=self.meta.correlation_id,
+                application_properties=props,
+                enqueue_at=datetime.now(UTC) + timedelta(seconds=delay),
+            )
+        )
+
+    async def _give_up(self, record: Record | None, exc: BaseException, code: str) -> None:
+        deps = self.deps
+        event = ReferralFailedEvent(
+            id=event_id(REFERRAL_FAILED, f"{self.key}/{self.meta.original_message_id}"),
+            source=SOURCE,
+            time=now(),
+            subject=self.key,
+            data=ReferralFailedData(
+                idempotencyKey=self.key,
+                externalReferenceId=self.command.referral.externalReferenceId,
+                messageId=self.meta.original_message_id,
+                stage="create",
+                attempts=self.attempt,
+                errorCode=code,
+                httpStatus=getattr(exc, "status", None),
+                partnerRequestId=getattr(exc, "request_id", None),
+            ),
+        )
+        # Event first: if we die before the ledger says "failed", a redelivery repeats both and
+        # the repeated event has the same id (dropped by duplicate detection).
+        await deps.publisher.publish(
+            to_outbound(
+                event, correlation_id=self.meta.correlation_id, traceparent=self.meta.traceparent
+            )
+        )
+        if record is not None:
+            with suppress(LedgerConflict):  # taken over meanwhile: the new holder decides
+                await deps.ledger.fail(record, error_code=code)
+
+
+async def _reject(
+    deps: HandlerDeps,
+    meta: MessageMeta,
+    key: str,
+    stage: str,
+    errors: tuple[FieldError, ...] | list[FieldError],
+    refused: PermanentError | None = None,
+) -> Outcome:
+    lineage = meta.original_message_id
+    event = ReferralRejectedEvent(
+        id=event_id(REFERRAL_REJECTED, f"{key}/{lineage}"),
+        source=SOURCE,
+        time=now(),
+        subject=key,
+        data=ReferralRejectedData(
+            idempotencyKey=key,
+            messageId=lineage,
+            stage="validation" if stage == "validation" else "create",
+            errors=list(errors),
+            httpStatus=refused.status if refused else None,
+            partnerRequestId=refused.request_id if refused else None,
+        ),
+    )
+    await deps.publisher.publish(
+        to_outbound(event, correlation_id=meta.correlation_id, traceparent=meta.traceparent)
+    )
+    return Outcome(
+        kind="rejected",
+        key=key,
+        errors=tuple(errors),
+        error_code=errors[0].code if errors else None,
+        attempt=meta.attempt + meta.delivery_count,
+    )

@@ -1,0 +1,1 @@
+"""Idempotency ledger: a port and its adapters (in-memory, Azure Table Storage)."""

@@ -1,0 +1,1 @@
+"""Event publisher: a port and its adapters (in-memory, Azure Service Bus)."""

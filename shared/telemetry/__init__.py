@@ -1,0 +1,1 @@
+"""Telemetry: outcome observers, structured logs, metrics and traces (Application Insights)."""

@@ -1,0 +1,39 @@
+"""Invocation results as a stream: the summary log line, metrics and the local host all read it.
+
+`record()` is called exactly once per invocation by `shared.invocation`; observers (the local
+host's report, tests) subscribe to see every `Invocation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.handlers.common import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    function: str
+    message_id: str
+    original_message_id: str
+    correlation_id: str
+    delivery_count: int
+    outcome: Outcome | None  # None when the invocation raised
+    error: str | None = None  # exception class name when it raised (never its message)
+    settled: str = "complete"  # "complete" or "abandon" (what the host does with the message)
+
+
+Observer = Callable[[Invocation], None]
+_observers: list[Observer] = []
+
+
+def subscribe(observer: Observer) -> Callable[[], None]:
+    """Add an observer; returns the function that removes it."""
+    _observers.append(observer)
+    return lambda: _observers.remove(observer)
+
+
+def record(invocation: Invocation) -> None:
+    for observer in list(_observers):
+        observer(invocation)
