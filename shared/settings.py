@@ -14,6 +14,7 @@ from typing import Final
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth.stores import parse_store_url
 from shared.names import LEDGER_TABLE, SERVICE_BUS_CONNECTION
 
 DEFAULT_PARTNER_API_URL: Final = "https://api.partner.microsoft.com"
@@ -87,8 +88,21 @@ class Settings(BaseSettings):
     @field_validator("refresh_token_store")
     @classmethod
     def _store_scheme(cls, value: str) -> str:
-        if not value.startswith(("keyvault://", "file://")):
-            raise ValueError("must start with keyvault:// or file://")
+        parse_store_url(value)  # keyvault://VAULT/SECRET or file://PATH, checked in full
+        return value
+
+    @field_validator("partner_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+    @field_validator("authority_host")
+    @classmethod
+    def _authority(cls, value: str) -> str:
+        if not value.startswith("https://"):  # msal accepts https authorities only
+            raise ValueError("must be an https:// URL")
         return value
 
     @classmethod

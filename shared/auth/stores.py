@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -204,6 +205,36 @@ def _default_credential(managed_identity_client_id: str | None) -> Any:
     return DefaultAzureCredential()
 
 
+@dataclass(frozen=True)
+class FileLocation:
+    path: str
+
+
+@dataclass(frozen=True)
+class VaultLocation:
+    vault_url: str
+    secret_name: str
+
+
+def parse_store_url(url: str) -> FileLocation | VaultLocation:
+    """Check and split a store URL; `ValueError` says what a good one looks like."""
+    if url.startswith("file://"):
+        path = url.removeprefix("file://")
+        if not path:
+            raise ValueError("file:// store URL needs a path, e.g. file:///home/me/.relay/token")
+        return FileLocation(path)
+    if url.startswith("keyvault://"):
+        vault, _, secret = url.removeprefix("keyvault://").partition("/")
+        if not ("." in vault or _VAULT_NAME.match(vault)) or not _SECRET_NAME.match(secret):
+            raise ValueError(
+                "keyvault:// store URL must be keyvault://VAULT/SECRET "
+                "(secret names: letters, digits and '-')"
+            )
+        host = vault if "." in vault else f"{vault}.vault.azure.net"
+        return VaultLocation(f"https://{host}", secret)
+    raise ValueError("store URL must start with keyvault:// or file://")
+
+
 def store_from_url(
     url: str,
     *,
@@ -211,24 +242,13 @@ def store_from_url(
     credential: AsyncTokenCredential | None = None,
 ) -> RefreshTokenStore:
     """The store a `keyvault://` or `file://` URL names (see the module docstring)."""
-    if url.startswith("file://"):
-        path = url.removeprefix("file://")
-        if not path:
-            raise ValueError("file:// store URL needs a path, e.g. file:///home/me/.relay/token")
-        return FileRefreshTokenStore(path)
-    if url.startswith("keyvault://"):
-        vault, _, secret = url.removeprefix("keyvault://").partition("/")
-        host = vault if "." in vault else f"{vault}.vault.azure.net"
-        if not ("." in vault or _VAULT_NAME.match(vault)) or not _SECRET_NAME.match(secret):
-            raise ValueError(
-                "keyvault:// store URL must be keyvault://VAULT/SECRET "
-                "(secret names: letters, digits and '-')"
-            )
-        return KeyVaultRefreshTokenStore(
-            f"https://{host}",
-            secret,
-            description=url,
-            credential=credential,
-            managed_identity_client_id=managed_identity_client_id,
-        )
-    raise ValueError("store URL must start with keyvault:// or file://")
+    where = parse_store_url(url)
+    if isinstance(where, FileLocation):
+        return FileRefreshTokenStore(where.path)
+    return KeyVaultRefreshTokenStore(
+        where.vault_url,
+        where.secret_name,
+        description=url,
+        credential=credential,
+        managed_identity_client_id=managed_identity_client_id,
+    )
