@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from relay_cli.commands import schema, validate
+from relay_cli.commands import dlq, schema, send, validate
 
-ALL: list[ModuleType] = [validate, schema]
+ALL: list[ModuleType] = [validate, schema, send, dlq]

@@ -188,6 +188,15 @@ def comment_before(path: Path, symbol: str) -> str | None:
     return None
 
 
-def interpolate(value: str, replacement: str = "x") -> str:
-    """A Bicep interpolated string with every `${...}` hole filled in."""
-    return re.sub(r"\$\{[^}]*\}", replacement, value)
+# What a uniqueString() looks like: fills holes the templates cannot resolve offline.
+TOKEN = "abcdefghij123"
+
+
+def render(scope: Scope, value: str) -> str:
+    """An interpolated string with each `${symbol}` resolved through `scope` where possible."""
+
+    def fill(match: re.Match[str]) -> str:
+        resolved = scope.resolve(match.group(1).strip())
+        return render(scope, resolved) if isinstance(resolved, str) else TOKEN
+
+    return re.sub(r"\$\{([^}]*)\}", fill, value)

@@ -25,8 +25,8 @@ from tests.infra.bicep_model import (
     body,
     comment_before,
     condition,
-    interpolate,
     main_scope,
+    render,
 )
 
 # Azure built-in role definition ids (the same in every tenant).
@@ -184,7 +184,7 @@ def test_app_settings_satisfy_the_settings_object_and_match_its_defaults() -> No
     for name, value in settings.items():
         resolved = scope.resolve(value)
         if isinstance(resolved, str) and accessor_chain(value) is not None:
-            env[name] = interpolate(resolved)
+            env[name] = render(scope, resolved)
             if "${" not in resolved and not isinstance(value, dict):
                 literals[name] = resolved
         else:
