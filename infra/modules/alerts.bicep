@@ -194,8 +194,10 @@ resource failedReferrals 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
-// The token provider logs customDimensions["relay.event"] = "token-refresh-failed" when Entra ID
-// refuses the refresh token (expired after ~90 days unused, revoked, or consent withdrawn).
+// The token provider logs customDimensions["relay.event"] = "token-refresh-failed" on every failed
+// redemption: as a warning when transient (Entra unreachable, 5xx), as an error when a person has
+// to act (refresh token expired after ~90 days unused, revoked, consent withdrawn, app credential
+// rejected). The alert counts the errors.
 resource tokenRefreshFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: '${namePrefix}-token-refresh-failed'
   location: location
@@ -214,7 +216,7 @@ resource tokenRefreshFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01
     criteria: {
       allOf: [
         {
-          query: 'traces | where tostring(customDimensions["relay.event"]) == "token-refresh-failed"'
+          query: 'traces | where tostring(customDimensions["relay.event"]) == "token-refresh-failed" and severityLevel >= 3'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
