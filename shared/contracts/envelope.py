@@ -62,7 +62,7 @@ class MessageMeta:
 class ReferralCommand:
     referral: ReferralRequest
     body: dict[str, Any]  # the validated JSON object, exactly as the publisher sent it
-    idempotency_key: str
+    idempotency_key: str  # externalReferenceId, else the first MessageId of the lineage
     meta: MessageMeta
 
 
@@ -106,7 +106,7 @@ def parse_message(message: InboundMessage) -> ReferralCommand:
         key = _best_effort_key(data, meta)
         raise InvalidMessage(list(violation.errors), meta=meta, idempotency_key=key) from None
     body = cast(dict[str, Any], data)  # validate_referral_request accepted it: a JSON object
-    key = referral.externalReferenceId or meta.message_id
+    key = referral.externalReferenceId or meta.original_message_id
     if not key:
         raise InvalidMessage(
             [FieldError(path="", code="missing_key", message=_NO_KEY)],
@@ -166,7 +166,7 @@ def _best_effort_key(data: object, meta: MessageMeta) -> str:
         ext = data.get("externalReferenceId")
         if isinstance(ext, str) and 0 < len(ext) <= 256:
             return ext
-    return meta.message_id
+    return meta.original_message_id
 
 
 def _text(value: object) -> str | None:

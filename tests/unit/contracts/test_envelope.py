@@ -66,6 +66,8 @@ def test_reschedule_properties_are_read(request_example: dict[str, Any]) -> None
     )
     assert (command.meta.attempt, command.meta.original_message_id) == (3, "m-1")
     assert command.meta.delivery_count == 2
+    # A rescheduled copy keeps the key of the message it copies, not its own MessageId.
+    assert command.idempotency_key == "m-1"
 
 
 BAD_BODIES: list[tuple[str, bytes, str]] = [
