@@ -75,7 +75,9 @@ def redact(message: str) -> str:
 
 def target_pointer(target: str) -> str:
     """A Graph `target` (`customerProfile.team[0].email`, `CustomerProfile/Address`) as a JSON
-    Pointer into our camelCase body."""
+    Pointer into our camelCase body. A target that already is a JSON Pointer is kept as it is."""
+    if target.startswith("/"):
+        return target
     text = _INDEX.sub(r".\1", target.strip().removeprefix("$").strip("./"))
     segments: list[str | int] = []
     for raw in re.split(r"[./]", text):

@@ -123,6 +123,8 @@ def test_messages_lose_quoted_values_emails_and_phone_numbers() -> None:
         ("CustomerProfile/Address/Country", "/customerProfile/address/country"),
         ("$.details.dealValue", "/details/dealValue"),
         ("consent", "/consent"),
+        ("/customerProfile/team/0/email", "/customerProfile/team/0/email"),  # already a pointer
+        ("/details/a~1b", "/details/a~1b"),
     ],
 )
 def test_graph_targets_become_json_pointers(target: str, pointer: str) -> None:
