@@ -35,26 +35,29 @@ class ManagedIdentityAssertion:
     """msal `client_assertion` callable: a federation token from the managed identity.
 
     msal calls it (in our worker thread) only when it sends a token request; azure-identity
-    caches the managed identity's token until shortly before it expires.
+    caches the managed identity's token until shortly before it expires. The credential is built
+    on the first call, so azure-identity is not imported at start-up.
     """
 
-    def __init__(self, credential: SyncTokenCredential) -> None:
+    def __init__(
+        self, credential: SyncTokenCredential | None = None, *, client_id: str | None = None
+    ) -> None:
+        if credential is None and not client_id:
+            raise ValueError("a credential or a managed identity client id is needed")
         self._credential = credential
+        self._client_id = client_id
 
     def __call__(self) -> str:
         try:
+            if self._credential is None:
+                from azure.identity import ManagedIdentityCredential
+
+                self._credential = ManagedIdentityCredential(client_id=self._client_id)
             return self._credential.get_token(FEDERATION_SCOPE).token
         except Exception as exc:  # IMDS hiccups and misconfiguration both land here
             raise TokenServiceUnavailable(
                 f"managed identity gave no federation token: {type(exc).__name__}"
             ) from None
-
-
-def managed_identity_assertion(client_id: str) -> ManagedIdentityAssertion:
-    """The assertion callable for the user-assigned managed identity `client_id`."""
-    from azure.identity import ManagedIdentityCredential
-
-    return ManagedIdentityAssertion(ManagedIdentityCredential(client_id=client_id))
 
 
 def certificate_credential(
@@ -128,4 +131,6 @@ def client_credential(
         return {"client_assertion": ManagedIdentityAssertion(managed_identity)}
     if not settings.managed_identity_client_id:
         raise SettingsError([("AZURE_CLIENT_ID", "required when RELAY_APP_CREDENTIAL=federated")])
-    return {"client_assertion": managed_identity_assertion(settings.managed_identity_client_id)}
+    return {
+        "client_assertion": ManagedIdentityAssertion(client_id=settings.managed_identity_client_id)
+    }

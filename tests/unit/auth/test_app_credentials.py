@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from azure.core.credentials import AccessToken
@@ -153,7 +159,48 @@ def test_federated_credential_is_a_client_assertion_from_the_managed_identity() 
     assert identity.scopes == [(FEDERATION_SCOPE,)]
 
 
-def test_the_real_federated_credential_uses_the_user_assigned_identity() -> None:
+class FakeIdentityEndpoint(BaseHTTPRequestHandler):
+    """The App Service managed identity endpoint, answering every request with a token."""
+
+    seen: ClassVar[list[dict[str, list[str]]]] = []
+
+    def do_GET(self) -> None:
+        FakeIdentityEndpoint.seen.append(parse_qs(urlsplit(self.path).query))
+        body = json.dumps(
+            {
+                "access_token": "federation-assertion-from-imds",
+                "expires_on": str(int(time.time()) + 3600),
+                "resource": "api://AzureADTokenExchange",
+                "token_type": "Bearer",
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def identity_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, list[str]]]]:
+    server = HTTPServer(("127.0.0.1", 0), FakeIdentityEndpoint)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{server.server_port}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "header-secret")
+    FakeIdentityEndpoint.seen.clear()
+    yield FakeIdentityEndpoint.seen
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_the_real_federated_credential_asks_the_user_assigned_identity(
+    identity_endpoint: list[dict[str, list[str]]],
+) -> None:
     settings = Settings.from_env({**BASE_ENV, "AZURE_CLIENT_ID": "mi-client-id"})
 
     credential = client_credential(settings)
@@ -161,7 +208,12 @@ def test_the_real_federated_credential_uses_the_user_assigned_identity() -> None
     assert isinstance(credential, dict)
     assertion = credential["client_assertion"]
     assert isinstance(assertion, ManagedIdentityAssertion)
-    assert type(assertion._credential).__name__ == "ManagedIdentityCredential"
+    assert assertion._credential is None  # azure-identity is loaded on first use only
+    assert assertion() == "federation-assertion-from-imds"
+    assert assertion() == "federation-assertion-from-imds"  # cached by azure-identity
+    (query,) = identity_endpoint
+    assert query["resource"] == ["api://AzureADTokenExchange"]
+    assert query["client_id"] == ["mi-client-id"]
 
 
 def test_a_managed_identity_failure_is_a_transient_token_error() -> None:
