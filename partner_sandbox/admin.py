@@ -1,0 +1,184 @@
+"""The admin API under `/_sandbox` (outside `/v1.0`, never faulted, loopback clients only).
+
+GET  /_sandbox/stats                   referrals stored, per engagement, per externalReferenceId,
+                                       Microsoft-targeted per engagement; requests by route and
+                                       status; token requests by grant; faults injected
+GET  /_sandbox/config                  organisations and users (ids, aliases, roles)
+GET  /_sandbox/faults                  current fault spec, latency, scripted faults, seed
+PUT  /_sandbox/faults                  {"spec"?, "latency"?, "tokenEndpoint"?, "seed"?}
+POST /_sandbox/faults/next             {"fault": "lost", "route"?: "create", "count"?: 1}
+POST /_sandbox/reset                   {"tokens"?: false} forget referrals, stats, scripted
+                                       faults (and refresh tokens); restart the seeded sequence
+POST /_sandbox/refresh-tokens/revoke   {"user"?: "admin"} refresh tokens now fail (AADSTS700082)
+POST /_sandbox/tokens                  {"user"?: "admin", "lifetimeSeconds"?, "clientId"?}
+                                       a token response (access + refresh) for a configured user
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from partner_sandbox.config import FaultSpec, parse_latency_map
+from partner_sandbox.faults import Fault
+from partner_sandbox.responses import json_response
+
+if TYPE_CHECKING:
+    from partner_sandbox.app import Sandbox
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class AdminError(Exception):
+    pass
+
+
+def _is_loopback(request: Request) -> bool:
+    client = request.scope.get("client")
+    if not client:
+        return True  # a Unix socket or an in-process call
+    host = str(client[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise AdminError("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise AdminError("the body must be a JSON object")
+    return body
+
+
+def _guarded(handler: Handler) -> Handler:
+    async def run(request: Request) -> Response:
+        if not _is_loopback(request):
+            return json_response({"error": "the admin API answers loopback clients only"}, 403)
+        try:
+            return await handler(request)
+        except (AdminError, ValueError, KeyError, TypeError) as exc:
+            message = str(exc) if not isinstance(exc, KeyError) else "no such user"
+            return json_response({"error": message}, 400)
+
+    return run
+
+
+class AdminApi:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/stats", _guarded(self.stats), methods=["GET"]),
+            Route("/config", _guarded(self.config), methods=["GET"]),
+            Route("/faults", _guarded(self.get_faults), methods=["GET"]),
+            Route("/faults", _guarded(self.put_faults), methods=["PUT"]),
+            Route("/faults/next", _guarded(self.next_fault), methods=["POST"]),
+            Route("/reset", _guarded(self.reset), methods=["POST"]),
+            Route("/refresh-tokens/revoke", _guarded(self.revoke), methods=["POST"]),
+            Route("/tokens", _guarded(self.tokens), methods=["POST"]),
+        ]
+
+    async def stats(self, request: Request) -> Response:
+        return json_response(self._sandbox.stats())
+
+    async def config(self, request: Request) -> Response:
+        config = self._sandbox.config
+        return json_response(
+            {
+                "organizations": [
+                    {
+                        "id": org.id,
+                        "name": org.name,
+                        "users": [
+                            {"alias": u.alias, "oid": u.oid, "roles": list(u.roles)}
+                            for u in org.users
+                        ],
+                    }
+                    for org in config.organizations
+                ],
+                "tokenLifetimeSeconds": config.token_lifetime_s,
+                "refreshTokenReuse": config.refresh_token_reuse,
+                "createStatus": config.create_status,
+                "pageSize": config.page_size,
+            }
+        )
+
+    async def get_faults(self, request: Request) -> Response:
+        return json_response(self._sandbox.faults.describe())
+
+    async def put_faults(self, request: Request) -> Response:
+        body = await _object(request)
+        unknown = set(body) - {"spec", "latency", "tokenEndpoint", "seed"}
+        if unknown:
+            raise AdminError(f"unknown settings: {', '.join(sorted(unknown))}")
+        latency = body.get("latency")
+        if latency is not None and not isinstance(latency, dict):
+            raise AdminError("latency must be an object of route -> 'FIXED+JITTER'")
+        token_endpoint = body.get("tokenEndpoint")
+        if token_endpoint is not None and not isinstance(token_endpoint, bool):
+            raise AdminError("tokenEndpoint must be true or false")
+        seed = body.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise AdminError("seed must be an integer")
+        spec = body.get("spec")
+        if spec is not None and not isinstance(spec, str):
+            raise AdminError("spec must be a SPEC string, e.g. '429=0.05,drop=0.01'")
+        self._sandbox.faults.configure(
+            spec=FaultSpec.parse(spec) if spec is not None else None,
+            latency=parse_latency_map(latency) if latency is not None else None,
+            token_endpoint=token_endpoint,
+            seed=seed,
+        )
+        return json_response(self._sandbox.faults.describe())
+
+    async def next_fault(self, request: Request) -> Response:
+        body = await _object(request)
+        try:
+            fault = Fault(str(body.get("fault")))
+        except ValueError:
+            known = ", ".join(f.value for f in Fault)
+            raise AdminError(f"fault must be one of {known}") from None
+        count = body.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise AdminError("count must be an integer")
+        self._sandbox.faults.script(fault, str(body.get("route", "*")), count)
+        return json_response(self._sandbox.faults.describe())
+
+    async def reset(self, request: Request) -> Response:
+        body = await _object(request)
+        self._sandbox.reset(tokens=bool(body.get("tokens", False)))
+        return json_response(self._sandbox.stats())
+
+    async def revoke(self, request: Request) -> Response:
+        body = await _object(request)
+        user = body.get("user")
+        revoked = self._sandbox.tokens.revoke_refresh_tokens(str(user) if user else None)
+        return json_response({"revoked": revoked})
+
+    async def tokens(self, request: Request) -> Response:
+        body = await _object(request)
+        lifetime = body.get("lifetimeSeconds")
+        if lifetime is not None and (not isinstance(lifetime, int) or isinstance(lifetime, bool)):
+            raise AdminError("lifetimeSeconds must be an integer")
+        result = self._sandbox.tokens.issue_for_user(
+            str(body.get("user", "admin")),
+            client_id=str(body.get("clientId", "sandbox-client")),
+            lifetime_s=lifetime,
+        )
+        return json_response(result)

@@ -1,0 +1,255 @@
+"""The sandbox ASGI app: `create_app(config) -> SandboxApp` (a Starlette app).
+
+`SandboxApp.__call__` wraps every HTTP request, outside Starlette's own middleware, with what
+must happen before any route runs or after it answers:
+
+1. classify the request into a route name (`create`, `list`, `get`, `update`, `replace`,
+   `token`, `devicecode`, `discovery`, `other`; the admin API is not counted),
+2. ask the fault injector (faultable routes only) for latency and a fault,
+3. add `request-id` and the echoed `client-request-id` to the response headers,
+4. count the outcome (status code, or `drop`/`hang`/`lost`) per route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter, defaultdict
+from typing import Any, Final
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.types import Message, Receive, Scope, Send
+
+from partner_sandbox.admin import AdminApi
+from partner_sandbox.api import COLLECTION, ReferralsApi
+from partner_sandbox.config import SandboxConfig
+from partner_sandbox.faults import Connections, Fault, FaultInjector, hold_until_disconnect
+from partner_sandbox.identity import Identity
+from partner_sandbox.responses import (
+    REQUEST_ID_SCOPE_KEY,
+    ApiError,
+    entra_error,
+    graph_error,
+    json_response,
+)
+from partner_sandbox.store import ReferralStore
+from partner_sandbox.tokens import TokenService
+
+API_ROUTES: Final = frozenset({"create", "list", "get", "update", "replace"})
+TOKEN_ROUTES: Final = frozenset({"token", "devicecode"})
+_ITEM_PREFIX: Final = COLLECTION + "/"
+_COLLECTION_METHODS: Final = {"POST": "create", "GET": "list"}
+_ITEM_METHODS: Final = {"GET": "get", "PATCH": "update", "PUT": "replace"}
+
+
+def route_of(method: str, path: str) -> str | None:
+    """The route name used for latency, faults and stats; None for the admin API."""
+    if path == COLLECTION:
+        return _COLLECTION_METHODS.get(method, "other")
+    if path.startswith(_ITEM_PREFIX):
+        return (
+            _ITEM_METHODS.get(method, "other") if "/" not in path[len(_ITEM_PREFIX) :] else "other"
+        )
+    if path.startswith("/_sandbox/"):
+        return None
+    if path.endswith("/oauth2/v2.0/token"):
+        return "token"
+    if path.endswith("/oauth2/v2.0/devicecode"):
+        return "devicecode"
+    if path.endswith("/.well-known/openid-configuration") or path.endswith("/discovery/v2.0/keys"):
+        return "discovery"
+    return "other"
+
+
+class Sandbox:
+    """All state of one sandbox: referrals, tokens, faults, live connections, request counts."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.store = ReferralStore(config.seed)
+        self.tokens = TokenService(config)
+        self.faults = FaultInjector(config)
+        self.connections = Connections()
+        self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+    def token(self, user: str = "admin", *, lifetime_s: int | None = None) -> str:
+        """A bearer token for a configured user (alias `admin`, `user`, `norole`, an oid or upn)."""
+        org, found = self.tokens.find_user(user)
+        token, _ = self.tokens.access_token(
+            org, found, client_id="sandbox-client", lifetime_s=lifetime_s
+        )
+        return token
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "referrals": self.store.stats(),
+            "requests": {route: dict(counts) for route, counts in sorted(self.requests.items())},
+            "tokenRequests": dict(self.tokens.requests_by_grant),
+            "faults": dict(self.faults.injected),
+        }
+
+    def reset(self, *, tokens: bool = False) -> None:
+        self.store.clear()
+        self.requests.clear()
+        self.faults.reset()
+        if tokens:
+            self.tokens.reset()
+        else:
+            self.tokens.requests_by_grant.clear()
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return graph_error(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        error = ApiError(404, "itemNotFound", "No resource matches the request path.")
+    elif exc.status_code == 405:
+        error = ApiError(405, "methodNotAllowed", "The method is not allowed on this resource.")
+    elif exc.status_code == 413:
+        error = ApiError(413, "requestEntityTooLarge", "The request body is too large.")
+    else:
+        error = ApiError(exc.status_code, "invalidRequest", "The request is not valid.")
+    error.headers.update(headers)
+    return graph_error(request, error)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return graph_error(
+        request, ApiError(500, "generalException", "The sandbox failed to handle the request.")
+    )
+
+
+class SandboxApp(Starlette):
+    """Starlette app plus the per-request wrapper (faults, ids, stats). `.sandbox` is its state."""
+
+    sandbox: Sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        sandbox = self.sandbox
+        route = route_of(scope["method"], scope["path"])
+        request_id = str(uuid.uuid4())
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+        extra = [(b"request-id", request_id.encode())]
+        for name, value in scope["headers"]:
+            if name == b"client-request-id":
+                extra.append((b"client-request-id", value))
+                break
+        status = 0
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            await send(message)
+
+        faultable = route in API_ROUTES or (route in TOKEN_ROUTES and sandbox.faults.token_endpoint)
+        decision = sandbox.faults.decide(route) if faultable and route else None
+        outcome: str | None = None
+        try:
+            if decision is not None and decision.delay_s:
+                await asyncio.sleep(decision.delay_s)
+            fault = decision.fault if decision is not None else None
+            if fault is None:
+                await super().__call__(scope, receive, send_with_ids)
+            elif fault in (Fault.THROTTLE, Fault.ERROR, Fault.UNAVAILABLE):
+                response = self._fault_response(fault, route in TOKEN_ROUTES, scope)
+                await response(scope, receive, send_with_ids)
+            elif fault is Fault.DROP:
+                outcome = fault.value
+                await sandbox.connections.drop(scope)
+            elif fault is Fault.HANG:
+                outcome = fault.value
+                if not await hold_until_disconnect(receive, sandbox.config.hang_s):
+                    await sandbox.connections.drop(scope)
+            else:  # LOST: the request takes effect, the answer never arrives
+                outcome = fault.value
+
+                async def swallow(message: Message) -> None:
+                    return None
+
+                await super().__call__(scope, receive, swallow)
+                await sandbox.connections.drop(scope)
+        finally:
+            if route is not None:
+                sandbox.requests[route][outcome or str(status or "none")] += 1
+
+    def _fault_response(self, fault: Fault, token_route: bool, scope: Scope) -> Response:
+        retry_after = self.sandbox.faults.spec.retry_after
+        seconds = f"{retry_after:g}" if retry_after != int(retry_after) else str(int(retry_after))
+        request = Request(scope)
+        if token_route:
+            code = {Fault.THROTTLE: 50196, Fault.ERROR: 90033, Fault.UNAVAILABLE: 90033}[fault]
+            response = entra_error("temporarily_unavailable", code, "Try again later.", int(fault))
+            if fault is not Fault.ERROR:
+                response.headers["Retry-After"] = seconds
+            return response
+        if fault is Fault.THROTTLE:
+            message = f"Rate limit is exceeded. Try again in {seconds} seconds."
+            if self.sandbox.config.throttle_body == "plain":
+                return json_response(
+                    {"statusCode": 429, "message": message}, 429, {"Retry-After": seconds}
+                )
+            return graph_error(
+                request, ApiError(429, "throttled", message, headers={"Retry-After": seconds})
+            )
+        if fault is Fault.UNAVAILABLE:
+            return graph_error(
+                request,
+                ApiError(
+                    503,
+                    "serviceNotAvailable",
+                    "The service is temporarily unavailable.",
+                    headers={"Retry-After": seconds},
+                ),
+            )
+        return graph_error(
+            request, ApiError(500, "generalException", "An internal error occurred.")
+        )
+
+
+def create_app(config: SandboxConfig | None = None) -> SandboxApp:
+    """A new sandbox (its own referrals, signing key and fault sequence)."""
+    config = config or SandboxConfig()
+    sandbox = Sandbox(config)
+    api = ReferralsApi(config, sandbox.store, sandbox.tokens)
+    identity = Identity(sandbox.tokens)
+    admin = AdminApi(sandbox)
+    routes = [
+        Route(COLLECTION, api.collection, methods=["GET", "POST"]),
+        Route(COLLECTION + "/{id}", api.item, methods=["GET", "PATCH", "PUT"]),
+        Route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            identity.openid_configuration,
+            methods=["GET"],
+        ),
+        Route("/{tenant}/discovery/v2.0/keys", identity.keys, methods=["GET"]),
+        Route("/{tenant}/oauth2/v2.0/token", identity.token, methods=["POST"]),
+        Route("/{tenant}/oauth2/v2.0/devicecode", identity.devicecode, methods=["POST"]),
+        Route("/devicelogin", identity.devicelogin, methods=["GET"]),
+        Mount("/_sandbox", routes=admin.routes()),
+    ]
+    app = SandboxApp(
+        routes=routes,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+        max_body_size=config.max_body_bytes,
+    )
+    app.sandbox = sandbox
+    app.state.sandbox = sandbox
+    return app

@@ -1,0 +1,335 @@
+"""OData list options for the sandbox: `$filter` compiled to a predicate, plus `$top`, `$skip`,
+`$orderby`, `$select` and `$count`.
+
+`$filter` text is parsed by `odata-query` (its lexer already turns `''` inside a string literal
+into `'`); `_Compiler`, a `NodeVisitor`, turns the AST into Python closures once per distinct
+filter (cached), and checks it on the way. Supported, as the fact sheet documents: `eq`, `ne`,
+`and`, `or`, `not`, parentheses, property paths (`customerProfile/address/country`),
+`coll/any(x: ...)` (and `coll/any()`), string, number, boolean, `null` and GUID literals (a GUID
+may be written bare or quoted; bare GUIDs compare case-insensitively). Everything else
+(functions, arithmetic, `lt`/`gt`, `in`, `all`, date literals) is refused with `FilterError`, and
+so is any syntax error: the API turns it into a 400, never a 500. Top-level property names must
+be Referral properties, so an unquoted enum value (`status eq New`) is an error, as in OData.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
+
+from odata_query import ast
+from odata_query.exceptions import ODataException, ParsingException, TokenizingException
+from odata_query.grammar import ODataLexer, ODataParser
+from odata_query.visitor import NodeVisitor
+
+from shared.contracts.referral import Referral
+
+# Top-level properties a filter, $select or $orderby may name.
+PROPERTIES: Final = frozenset(Referral.model_fields)
+ORDERABLE: Final = frozenset({"createdDateTime", "updatedDateTime"})
+INDEXED: Final = frozenset({"id", "engagementId", "externalReferenceId"})
+MAX_FILTER_LENGTH: Final = 4096
+SUPPORTED_OPTIONS: Final = frozenset({"$filter", "$top", "$skip", "$orderby", "$select", "$count"})
+
+Env = Mapping[str, Any]  # lambda variables in scope
+Getter = Callable[[Mapping[str, Any], Env], Any]
+
+
+class FilterError(ValueError):
+    """A query option the sandbox refuses. The message never repeats values from the query."""
+
+
+class _GuidLiteral(str):
+    """A bare GUID literal: equal to a string that holds the same GUID in any letter case."""
+
+    __slots__ = ()
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if isinstance(left, _GuidLiteral) or isinstance(right, _GuidLiteral):
+        return isinstance(left, str) and isinstance(right, str) and left.lower() == right.lower()
+    if isinstance(left, bool) or isinstance(right, bool):  # true must not equal 1
+        return type(left) is type(right) and left == right
+    return bool(left == right)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    boolean: bool  # a condition (True) or a value (False)
+    get: Getter
+
+
+class _Compiler(NodeVisitor):
+    def __init__(self) -> None:
+        self._variables: list[str] = []
+
+    def compile(self, node: ast._Node) -> _Compiled:
+        result = self.visit(node)
+        if not isinstance(result, _Compiled):  # pragma: no cover - every visit_ returns one
+            raise FilterError("$filter could not be understood")
+        return result
+
+    def _condition(self, node: ast._Node) -> Getter:
+        compiled = self.compile(node)
+        if not compiled.boolean:
+            raise FilterError("$filter needs a condition here (a comparison, any(), not, ...)")
+        return compiled.get
+
+    def _value(self, node: ast._Node) -> Getter:
+        compiled = self.compile(node)
+        if compiled.boolean:
+            raise FilterError("$filter compares a condition as if it were a value")
+        return compiled.get
+
+    def generic_visit(self, node: ast._Node) -> _Compiled:
+        raise FilterError(f"$filter: {_describe(node)} is not supported by the Referrals API")
+
+    # ---- values --------------------------------------------------------------------------
+
+    def visit_Identifier(self, node: ast.Identifier) -> _Compiled:
+        if node.namespace:
+            raise FilterError("$filter: qualified names are not supported")
+        name = node.name
+        if name in self._variables:
+            return _Compiled(False, lambda _referral, env: env.get(name))
+        if name not in PROPERTIES:
+            raise FilterError("$filter names a property that a referral does not have")
+        return _Compiled(False, lambda referral, _env: referral.get(name))
+
+    def visit_Attribute(self, node: ast.Attribute) -> _Compiled:
+        owner = self._value(node.owner)
+        attr = node.attr
+
+        def get(referral: Mapping[str, Any], env: Env) -> Any:
+            value = owner(referral, env)
+            return value.get(attr) if isinstance(value, dict) else None
+
+        return _Compiled(False, get)
+
+    def _constant(self, value: Any) -> _Compiled:
+        return _Compiled(False, lambda _referral, _env: value)
+
+    def visit_String(self, node: ast.String) -> _Compiled:
+        return self._constant(node.val)
+
+    def visit_GUID(self, node: ast.GUID) -> _Compiled:
+        return self._constant(_GuidLiteral(node.val))
+
+    def visit_Integer(self, node: ast.Integer) -> _Compiled:
+        return self._constant(node.py_val)
+
+    def visit_Float(self, node: ast.Float) -> _Compiled:
+        return self._constant(node.py_val)
+
+    def visit_Boolean(self, node: ast.Boolean) -> _Compiled:
+        return self._constant(node.py_val)
+
+    def visit_Null(self, node: ast.Null) -> _Compiled:
+        return self._constant(None)
+
+    # ---- conditions ----------------------------------------------------------------------
+
+    def visit_Compare(self, node: ast.Compare) -> _Compiled:
+        if not isinstance(node.comparator, ast.Eq | ast.NotEq):
+            raise FilterError(
+                f"$filter: the operator {_describe(node.comparator)} is not supported; use eq or ne"
+            )
+        left, right = self._value(node.left), self._value(node.right)
+        if isinstance(node.comparator, ast.Eq):
+            return _Compiled(True, lambda r, env: _equal(left(r, env), right(r, env)))
+        return _Compiled(True, lambda r, env: not _equal(left(r, env), right(r, env)))
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> _Compiled:
+        left, right = self._condition(node.left), self._condition(node.right)
+        if isinstance(node.op, ast.And):
+            return _Compiled(True, lambda r, env: bool(left(r, env) and right(r, env)))
+        return _Compiled(True, lambda r, env: bool(left(r, env) or right(r, env)))
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> _Compiled:
+        if not isinstance(node.op, ast.Not):
+            return self.generic_visit(node)
+        operand = self._condition(node.operand)
+        return _Compiled(True, lambda r, env: not operand(r, env))
+
+    def visit_CollectionLambda(self, node: ast.CollectionLambda) -> _Compiled:
+        if not isinstance(node.operator, ast.Any):
+            raise FilterError("$filter: only any() is supported on collections")
+        owner = self._value(node.owner)
+        if node.lambda_ is None:
+            return _Compiled(True, lambda r, env: _non_empty_list(owner(r, env)))
+        variable = node.lambda_.identifier.name
+        if variable in PROPERTIES or variable in self._variables:
+            raise FilterError("$filter: a lambda variable must not reuse a property name")
+        self._variables.append(variable)
+        try:
+            body = self._condition(node.lambda_.expression)
+        finally:
+            self._variables.pop()
+
+        def any_item(referral: Mapping[str, Any], env: Env) -> bool:
+            items = owner(referral, env)
+            if not isinstance(items, list):
+                return False
+            return any(body(referral, {**env, variable: item}) for item in items)
+
+        return _Compiled(True, any_item)
+
+
+def _non_empty_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > 0
+
+
+def _describe(node: ast._Node) -> str:
+    names = {
+        "Lt": "lt",
+        "LtE": "le",
+        "Gt": "gt",
+        "GtE": "ge",
+        "In": "in",
+        "Call": "a function call",
+        "BinOp": "arithmetic",
+        "DateTime": "a date-time literal",
+        "Date": "a date literal",
+        "Time": "a time literal",
+        "Duration": "a duration literal",
+        "List": "a list",
+        "Geography": "a geography literal",
+        "UnaryOp": "a negation",
+    }
+    return names.get(type(node).__name__, type(node).__name__)
+
+
+def _equalities(node: ast._Node) -> list[tuple[str, str]]:
+    """Indexed `field eq 'value'` terms every match must satisfy (they sit under `and` only)."""
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        return _equalities(node.left) + _equalities(node.right)
+    if isinstance(node, ast.Compare) and isinstance(node.comparator, ast.Eq):
+        for field, literal in ((node.left, node.right), (node.right, node.left)):
+            if (
+                isinstance(field, ast.Identifier)
+                and not field.namespace
+                and field.name in INDEXED
+                and isinstance(literal, ast.String | ast.GUID)
+            ):
+                # Ids are stored in lower case; a bare GUID matches in any case.
+                value = literal.val.lower() if isinstance(literal, ast.GUID) else literal.val
+                return [(field.name, value)]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A compiled `$filter`: `matches(referral)` and the indexed equalities it implies."""
+
+    text: str
+    predicate: Getter
+    equalities: tuple[tuple[str, str], ...]
+
+    def matches(self, referral: Mapping[str, Any]) -> bool:
+        return bool(self.predicate(referral, {}))
+
+
+@lru_cache(maxsize=1024)
+def compile_filter(text: str) -> Filter:
+    """Parse and compile a `$filter` value. Raises `FilterError` for anything not supported."""
+    if not text.strip():
+        raise FilterError("$filter is empty")
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterError(f"$filter is longer than {MAX_FILTER_LENGTH} characters")
+    try:
+        tree = ODataParser().parse(ODataLexer().tokenize(text))
+    except TokenizingException as exc:
+        raise FilterError(f"$filter syntax error at position {exc.token.index}") from None
+    except ParsingException as exc:
+        where = "end" if exc.token is None else f"position {exc.token.index}"
+        raise FilterError(f"$filter syntax error at {where}") from None
+    except ODataException as exc:
+        raise FilterError(f"$filter is not supported: {type(exc).__name__}") from None
+    except Exception:  # the grammar library must never turn a bad query into a 500
+        raise FilterError("$filter could not be parsed") from None
+    if tree is None:
+        raise FilterError("$filter is empty")
+    try:
+        compiled = _Compiler().compile(tree)
+    except RecursionError:
+        raise FilterError("$filter is nested too deeply") from None
+    if not compiled.boolean:
+        raise FilterError("$filter must be a condition, e.g. status eq 'Active'")
+    return Filter(text, compiled.get, tuple(_equalities(tree)))
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    filter: Filter | None
+    top: int
+    skip: int
+    orderby: tuple[tuple[str, bool], ...]  # (property, descending)
+    select: tuple[str, ...] | None
+    count: bool
+
+    def next_page_params(self) -> dict[str, str]:
+        """The query options of the following page (same filter, order, select and count)."""
+        params: dict[str, str] = {}
+        if self.filter is not None:
+            params["$filter"] = self.filter.text
+        if self.orderby:
+            params["$orderby"] = ",".join(f"{p} {'desc' if d else 'asc'}" for p, d in self.orderby)
+        if self.select is not None:
+            params["$select"] = ",".join(self.select)
+        if self.count:
+            params["$count"] = "true"
+        params["$top"] = str(self.top)
+        params["$skip"] = str(self.skip + self.top)
+        return params
+
+
+def _int_option(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
+    text = raw.strip()
+    if not text.isdigit():
+        raise FilterError(f"{name} must be a non-negative integer")
+    value = int(text)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f" and {maximum}" if maximum is not None else ""
+        raise FilterError(f"{name} must be between {minimum}{bound}")
+    return value
+
+
+def parse_list_query(params: Sequence[tuple[str, str]], page_size: int) -> ListQuery:
+    """Read the OData options of a list request. Raises `FilterError` (a 400) when one is bad."""
+    options: dict[str, str] = {}
+    for key, value in params:
+        if not key.startswith("$"):
+            continue  # non-OData parameters are ignored, as services do
+        if key not in SUPPORTED_OPTIONS:
+            raise FilterError(f"the query option {key} is not supported")
+        if key in options:
+            raise FilterError(f"the query option {key} is given more than once")
+        options[key] = value
+    filter_ = compile_filter(options["$filter"]) if "$filter" in options else None
+    top = _int_option("$top", options["$top"], 1, page_size) if "$top" in options else page_size
+    skip = _int_option("$skip", options["$skip"], 0) if "$skip" in options else 0
+    orderby: list[tuple[str, bool]] = []
+    if "$orderby" in options:
+        for part in options["$orderby"].split(","):
+            words = part.split()
+            if not words or len(words) > 2 or words[0] not in ORDERABLE:
+                raise FilterError("$orderby supports createdDateTime and updatedDateTime only")
+            direction = words[1].lower() if len(words) == 2 else "asc"
+            if direction not in ("asc", "desc"):
+                raise FilterError("$orderby direction must be asc or desc")
+            orderby.append((words[0], direction == "desc"))
+    select: tuple[str, ...] | None = None
+    if "$select" in options:
+        names = tuple(name.strip() for name in options["$select"].split(","))
+        if not names or any(name not in PROPERTIES for name in names):
+            raise FilterError("$select names a property that a referral does not have")
+        select = names
+    count = False
+    if "$count" in options:
+        flag = options["$count"].strip().lower()
+        if flag not in ("true", "false"):
+            raise FilterError("$count must be true or false")
+        count = flag == "true"
+    return ListQuery(filter_, top, skip, tuple(orderby), select, count)
