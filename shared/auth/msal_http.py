@@ -77,7 +77,12 @@ class MsalHttpClient:
         **kwargs: Any,
     ) -> httpx.Response:
         """POST; a dict `data` is form-encoded, a str/bytes `data` is sent as is."""
-        form = dict(data) if isinstance(data, Mapping) else None
+        # msal passes a signed client assertion as bytes; httpx would send str(bytes) ("b'...'").
+        form = (
+            {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
+            if isinstance(data, Mapping)
+            else None
+        )
         content = data if isinstance(data, str | bytes) else None
         return self._client.post(
             loopback_http(url),
