@@ -66,6 +66,7 @@ from shared.partner_api.errors import (
 from shared.partner_api.retry import RetryPolicy
 from shared.partner_api.wire import parse_error_body, parse_retry_after, wall_clock_now
 from shared.settings import Settings
+from shared.telemetry import hooks as telemetry
 
 REFERRALS_PATH: Final = "/v1.0/engagements/referrals"
 USER_AGENT: Final = f"referral-relay/{__version__} httpx/{httpx.__version__}"
@@ -113,6 +114,7 @@ class PartnerApiClient:
         wall_clock: Callable[[], float] = wall_clock_now,
     ) -> None:
         self._http = http
+        telemetry.http_client_created(http)  # CLIENT spans per request, when telemetry is on
         self._tokens = tokens
         self._base = base_url.rstrip("/")
         self._collection = self._base + REFERRALS_PATH
@@ -120,6 +122,7 @@ class PartnerApiClient:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._wall_clock = wall_clock
+        self._owns_http = False  # set by from_settings when it built the httpx client
         self.clock = self._retry.clock  # the clock `deadline`s are measured on
 
     @classmethod
@@ -132,7 +135,7 @@ class PartnerApiClient:
         retry: RetryPolicy | None = None,
     ) -> PartnerApiClient:
         connect, read = settings.http_connect_timeout_seconds, settings.http_read_timeout_seconds
-        return cls(
+        client = cls(
             http or create_http_client(connect_timeout=connect, read_timeout=read),
             tokens,
             base_url=settings.partner_api_url,
@@ -140,6 +143,13 @@ class PartnerApiClient:
             connect_timeout=connect,
             read_timeout=read,
         )
+        client._owns_http = http is None
+        return client
+
+    async def aclose(self) -> None:
+        """Close the httpx client if this client created it (an injected one is the caller's)."""
+        if self._owns_http:
+            await self._http.aclose()
 
     # ---- the port ---------------------------------------------------------------------------
 
@@ -330,6 +340,7 @@ class PartnerApiClient:
         ) as exc:
             # from None: httpx's message names the URL, which may hold a filter value.
             raise self._transport_error(operation, client_request_id, exc) from None
+        telemetry.partner_response(operation, response.status_code, self._request_id(response))
         level = logging.DEBUG if response.status_code < 400 else logging.INFO
         logger.log(
             level,
@@ -364,6 +375,9 @@ class PartnerApiClient:
         # Ambiguous unless the request provably never left: no connection, or none from the pool.
         not_sent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError)
         kind = RequestTimedOut if isinstance(exc, httpx.TimeoutException) else NetworkError
+        telemetry.partner_response(
+            operation, "timeout" if kind is RequestTimedOut else "network", None
+        )
         logger.info(
             "Partner API %s: %s",
             operation,
@@ -425,6 +439,7 @@ class PartnerApiClient:
             raise self._unexpected(response, operation, "the body is not JSON") from None
 
     def _validate(self, item: object, response: httpx.Response, operation: str) -> Referral:
+        telemetry.partner_referral(item)  # its contacts join the PII safety net's registry
         try:
             return Referral.model_validate(item)
         except ValidationError as exc:
