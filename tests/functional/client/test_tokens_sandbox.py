@@ -149,6 +149,25 @@ async def test_200_concurrent_callers_on_a_cold_cache_make_exactly_one_token_req
     assert claims["idtyp"] == "user"
 
 
+async def test_200_concurrent_api_calls_on_a_cold_cache_make_exactly_one_token_request(
+    served: Served,
+) -> None:
+    client = PartnerApiClient.from_settings(served.settings(), served.provider(served.store()))
+
+    async def one() -> None:
+        async for _ in client.list_referrals(
+            filter=None, correlation_id="corr", deadline=client.clock() + 60
+        ):
+            pass
+
+    await asyncio.gather(*(one() for _ in range(200)))
+    await client.aclose()
+
+    stats = served.app.sandbox.stats()
+    assert stats["tokenRequests"] == {"refresh_token": 1}
+    assert stats["requests"]["list"] == {"200": 200}
+
+
 async def test_the_refresh_token_is_redeemed_with_the_app_secret(served: Served) -> None:
     tokens = served.provider(served.store())
 
