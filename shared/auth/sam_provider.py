@@ -100,6 +100,7 @@ class SamTokenProvider:
         store: RefreshTokenStore | None = None,
         http_client: Any | None = None,
         managed_identity: Any | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> SamTokenProvider:
         """The provider the app settings describe (store, authority, app credential).
 
@@ -119,7 +120,7 @@ class SamTokenProvider:
                 settings.refresh_token_store,
                 managed_identity_client_id=settings.managed_identity_client_id,
             )
-        return cls(factory, store)
+        return cls(factory, store, clock=clock)
 
     async def get_token(self) -> str:
         cached = self._cached

@@ -37,6 +37,7 @@ error (send idempotent patches — `replace`, or an `If-Match` eTag).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
@@ -64,7 +65,7 @@ from shared.partner_api.errors import (
     UnexpectedResponse,
 )
 from shared.partner_api.retry import RetryPolicy
-from shared.partner_api.wire import parse_error_body, parse_retry_after, wall_clock_now
+from shared.partner_api.wire import parse_error_body, parse_retry_after
 from shared.settings import Settings
 from shared.telemetry import hooks as telemetry
 
@@ -111,7 +112,7 @@ class PartnerApiClient:
         retry: RetryPolicy | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
-        wall_clock: Callable[[], float] = wall_clock_now,
+        wall_clock: Callable[[], float] = time.time,  # for HTTP-date Retry-After
     ) -> None:
         self._http = http
         telemetry.http_client_created(http)  # CLIENT spans per request, when telemetry is on

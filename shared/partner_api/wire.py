@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -116,8 +116,3 @@ def parse_error_body(body: object, status: int) -> ErrorBody:
             retry_after = float(match.group(1)) if match else None
             return ErrorBody(None, (_field_error(body, fallback),), retry_after)
     return ErrorBody(None, (FieldError(path="", code=fallback, message="refused by the API"),))
-
-
-def wall_clock_now() -> float:
-    """POSIX time now (for HTTP-date Retry-After); a function so tests can replace it."""
-    return datetime.now(UTC).timestamp()

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import stat
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -59,13 +59,10 @@ class RecordingTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-@dataclass
 class CountingStore(FileRefreshTokenStore):
-    saves: list[str] = field(default_factory=list)
-
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.saves = []
+        self.saves: list[str] = []
 
     async def save(self, token: str) -> None:
         self.saves.append(token)
@@ -106,15 +103,13 @@ class Served:
         self, store: CountingStore, clock: FakeClock | None = None, **env: Any
     ) -> SamTokenProvider:
         managed_identity = env.pop("managed_identity", None)
-        built = SamTokenProvider.from_settings(
+        return SamTokenProvider.from_settings(
             self.settings(**env),
             store=store,
             http_client=self.http,
             managed_identity=managed_identity,
+            clock=clock or FakeClock(),
         )
-        if clock is not None:
-            built._clock = clock
-        return built
 
 
 async def _serve(config: SandboxConfig, tmp: Path) -> AsyncIterator[Served]:
