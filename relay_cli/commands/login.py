@@ -48,6 +48,13 @@ def register(subparsers: Any) -> None:
         metavar="URL",
         help="keyvault://VAULT/SECRET or file://PATH (default: $RELAY_REFRESH_TOKEN_STORE)",
     )
+    parser.add_argument(
+        "--confidential",
+        choices=["secret", "certificate"],
+        help="sign in as the confidential app, with its secret ($RELAY_CLIENT_SECRET) or "
+        "certificate ($RELAY_CLIENT_CERTIFICATE_PEM): Entra ID lets a confidential client redeem "
+        "only a refresh token issued to a confidential client (default: a public client sign-in)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -65,6 +72,7 @@ def _authority(args: argparse.Namespace, tenant: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     from shared.auth.errors import AuthError, from_oauth_error
     from shared.auth.stores import store_from_url
+    from shared.settings import SettingsError
 
     tenant = args.tenant or os.environ.get("RELAY_PARTNER_TENANT_ID")
     client_id = args.client_id or os.environ.get("RELAY_PARTNER_CLIENT_ID")
@@ -76,12 +84,13 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--store (or RELAY_REFRESH_TOKEN_STORE) is required")
         authority = _authority(args, tenant)
         store = store_from_url(store_url)
-    except ValueError as exc:
+        credential = _app_credential(args.confidential)
+    except (ValueError, SettingsError) as exc:
         print(f"referral-relay login: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     try:
-        result = _device_code_sign_in(client_id, authority)
+        result = _device_code_sign_in(client_id, authority, credential)
     except KeyboardInterrupt:
         print("\nSign-in cancelled; nothing was stored.", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -108,8 +117,24 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _device_code_sign_in(client_id: str, authority: str) -> dict[str, Any]:
-    """Run the device code flow; print the URL and code; return msal's result dict."""
+def _app_credential(kind: str | None) -> str | dict[str, str] | None:
+    """The app's own credential for a confidential sign-in, from the app settings variables."""
+    from shared.auth.app_credentials import certificate_credential
+    from shared.settings import SettingsError
+
+    if kind is None:
+        return None
+    name = "RELAY_CLIENT_SECRET" if kind == "secret" else "RELAY_CLIENT_CERTIFICATE_PEM"
+    value = os.environ.get(name)
+    if not value:
+        raise SettingsError([(name, f"required with --confidential {kind}")])
+    return value if kind == "secret" else certificate_credential(value)
+
+
+def _device_code_sign_in(
+    client_id: str, authority: str, credential: str | dict[str, str] | None
+) -> dict[str, Any]:
+    """Run the device code flow; print the URL and code; return the token response (a dict)."""
     import httpx
     import msal
     from msal.exceptions import MsalServiceError
@@ -118,25 +143,42 @@ def _device_code_sign_in(client_id: str, authority: str) -> dict[str, Any]:
     from shared.auth.msal_http import MsalHttpClient
     from shared.auth.sam_provider import PARTNER_API_SCOPE, is_loopback_authority
 
+    options: dict[str, Any] = {
+        "authority": authority,
+        "instance_discovery": not is_loopback_authority(authority),
+        "token_cache": msal.TokenCache(),
+    }
     with MsalHttpClient() as http:
         try:
-            app = msal.PublicClientApplication(
-                client_id,
-                authority=authority,
-                http_client=http,
-                instance_discovery=not is_loopback_authority(authority),
-                token_cache=msal.TokenCache(),
+            if credential is None:
+                public = msal.PublicClientApplication(client_id, http_client=http, **options)
+                # msal adds offline_access (the refresh token) to the scopes itself.
+                flow: dict[str, Any] = public.initiate_device_flow(scopes=[PARTNER_API_SCOPE])
+                if "user_code" not in flow:
+                    return flow
+                _show(flow)
+                result: dict[str, Any] = public.acquire_token_by_device_flow(flow)
+                return result
+            app = msal.ConfidentialClientApplication(
+                client_id, client_credential=credential, http_client=http, **options
             )
-            # msal adds offline_access (the refresh token) to the scopes itself.
-            flow: dict[str, Any] = app.initiate_device_flow(scopes=[PARTNER_API_SCOPE])
+            # msal offers the device flow on public clients only. Its OAuth client (`app.client`,
+            # already holding the app credential) runs the same flow as a confidential client,
+            # so the refresh token is one the function app may redeem with its own credential.
+            scopes = [PARTNER_API_SCOPE, "offline_access", "openid", "profile"]
+            flow = app.client.initiate_device_flow(scope=scopes)
             if "user_code" not in flow:
                 return flow
-            print(flow.get("message") or _instructions(flow), file=sys.stderr, flush=True)
-            result: dict[str, Any] = app.acquire_token_by_device_flow(flow)
+            _show(flow)
+            result = app.client.obtain_token_by_device_flow(flow)
             return result
         except (httpx.HTTPError, MsalServiceError, ValueError) as exc:
             # Unreachable authority, a 5xx, or an answer that is not OAuth JSON.
             raise TokenServiceUnavailable(f"{type(exc).__name__} from {authority}") from None
+
+
+def _show(flow: dict[str, Any]) -> None:
+    print(flow.get("message") or _instructions(flow), file=sys.stderr, flush=True)
 
 
 def _instructions(flow: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from partner_sandbox import SandboxApp, SandboxConfig, create_app
 from partner_sandbox.server import ReadyInfo, serve_in_thread
 from relay_cli.main import main
+from shared.auth.msal_http import MsalHttpClient
 
 CLIENT_ID = "9a8b7c6d-0000-4000-8000-00000000abcd"
 CLI = Path(sys.executable).parent / "referral-relay"
@@ -208,3 +210,76 @@ def test_an_unknown_tenant_fails_cleanly(
     assert code == 1
     assert "Sign-in failed" in capsys.readouterr().err
     assert not (tmp_path / "rt").exists()
+
+
+class RecordingMsalHttpClient(MsalHttpClient):
+    """The real adapter, keeping a copy of every form msal posts."""
+
+    forms: ClassVar[list[dict[str, Any]]] = []
+
+    def post(
+        self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kw: Any
+    ) -> httpx.Response:
+        if isinstance(data, dict):
+            RecordingMsalHttpClient.forms.append({"url": url, **data})
+        return super().post(url, params, data, headers, **kw)
+
+
+def test_a_confidential_sign_in_authenticates_the_app_on_the_token_request(
+    sandbox: tuple[SandboxApp, ReadyInfo],
+    tmp_path: Path,
+    clean_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, ready = sandbox
+    tenant = ready.authority.rsplit("/", 1)[1]
+    monkeypatch.setenv("RELAY_CLIENT_SECRET", "login-time-secret")
+    monkeypatch.setattr("shared.auth.msal_http.MsalHttpClient", RecordingMsalHttpClient)
+    RecordingMsalHttpClient.forms.clear()
+
+    code = main(
+        [
+            "login",
+            "--confidential",
+            "secret",
+            "--authority",
+            ready.authority,
+            "--client-id",
+            CLIENT_ID,
+            "--store",
+            f"file://{tmp_path / 'rt'}",
+        ]
+    )
+
+    assert code == 0
+    device, token = RecordingMsalHttpClient.forms
+    assert device["url"].endswith("/oauth2/v2.0/devicecode")
+    assert "offline_access" in device["scope"].split()
+    assert token["url"].endswith("/oauth2/v2.0/token")
+    assert token["grant_type"] == "urn:ietf:params:oauth:grant-type:device_code"
+    assert token["client_secret"] == "login-time-secret"
+    assert redeem(ready.url, tenant, (tmp_path / "rt").read_text()).status_code == 200
+
+
+def test_a_confidential_sign_in_needs_the_app_credential(
+    clean_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "login",
+            "--confidential",
+            "certificate",
+            "--authority",
+            "https://127.0.0.1:9/t",
+            "--client-id",
+            "c",
+            "--store",
+            "file:///tmp/x",
+        ]
+    )
+
+    assert code == 2
+    assert (
+        "RELAY_CLIENT_CERTIFICATE_PEM: required with --confidential certificate"
+        in capsys.readouterr().err
+    )
