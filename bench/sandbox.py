@@ -39,7 +39,8 @@ PATH = "/v1.0/engagements/referrals"
 
 
 def start_sandbox() -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "partner_sandbox", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -97,10 +98,11 @@ def measure(creates: int, concurrency: int) -> dict[str, Any]:
     try:
         server = psutil.Process(process.pid)
         cpu_before = sum(server.cpu_times()[:2])
-        seconds = asyncio.run(_drive(ready["url"], ready["token"], body, creates, concurrency, False))
-        cpu_per_create = (sum(server.cpu_times()[:2]) - cpu_before) / (
-            creates + max(concurrency * 20, creates // 10)
+        seconds = asyncio.run(
+            _drive(ready["url"], ready["token"], body, creates, concurrency, False)
         )
+        warm_up = max(concurrency * 20, creates // 10)
+        cpu_per_create = (sum(server.cpu_times()[:2]) - cpu_before) / (creates + warm_up)
         shared_seconds = asyncio.run(
             _drive(ready["url"], ready["token"], body, creates, concurrency, True)
         )

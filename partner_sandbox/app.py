@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -75,6 +76,8 @@ class Sandbox:
         self.faults = FaultInjector(config)
         self.connections = Connections()
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        # How injected latency waits; tests swap in a recorder instead of measuring time.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def token(self, user: str = "admin", *, lifetime_s: int | None = None) -> str:
         """A bearer token for a configured user (alias `admin`, `user`, `norole`, an oid or upn)."""
@@ -160,7 +163,7 @@ class SandboxApp(Starlette):
         outcome: str | None = None
         try:
             if decision is not None and decision.delay_s:
-                await asyncio.sleep(decision.delay_s)
+                await sandbox.sleep(decision.delay_s)
             fault = decision.fault if decision is not None else None
             if fault is None:
                 await super().__call__(scope, receive, send_with_ids)

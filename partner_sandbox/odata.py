@@ -20,7 +20,12 @@ from functools import lru_cache
 from typing import Any, Final
 
 from odata_query import ast
-from odata_query.exceptions import ODataException, ParsingException, TokenizingException
+from odata_query.exceptions import (
+    ODataException,
+    ParsingException,
+    TokenizingException,
+    UnknownFunctionException,
+)
 from odata_query.grammar import ODataLexer, ODataParser
 from odata_query.visitor import NodeVisitor
 
@@ -245,6 +250,12 @@ def compile_filter(text: str) -> Filter:
     except ParsingException as exc:
         where = "end" if exc.token is None else f"position {exc.token.index}"
         raise FilterError(f"$filter syntax error at {where}") from None
+    except UnknownFunctionException as exc:
+        if exc.function_name == "not":  # `not(x)`: OData needs whitespace after `not`
+            raise FilterError("$filter: write 'not (...)' with a space after not") from None
+        raise FilterError(
+            "$filter: a function call is not supported by the Referrals API"
+        ) from None
     except ODataException as exc:
         raise FilterError(f"$filter is not supported: {type(exc).__name__}") from None
     except Exception:  # the grammar library must never turn a bad query into a 500
