@@ -38,6 +38,7 @@ from shared.auth.errors import (
 from shared.auth.ports import RefreshTokenStore
 from shared.names import TELEMETRY_EVENT, TOKEN_REFRESH_FAILED
 from shared.settings import Settings
+from shared.telemetry import hooks as telemetry
 
 PARTNER_API_SCOPE: Final = "https://api.partner.microsoft.com/.default"
 REFRESH_MARGIN_SECONDS: Final = 300.0
@@ -146,6 +147,7 @@ class SamTokenProvider:
         try:
             return await self._redeem()
         except AuthError as exc:
+            telemetry.token_refresh("failure")
             if isinstance(exc, ReauthenticationRequired):
                 self._refresh_token = None  # re-read the store next time: a new login lands there
             logger.log(
@@ -185,6 +187,7 @@ class SamTokenProvider:
         if not isinstance(access_token, str) or not isinstance(expires_in, int | float):
             raise TokenServiceUnavailable("token response without access_token/expires_in")
 
+        telemetry.token_refresh("success")
         self._refresh_token = refresh_token
         rotated = result.get("refresh_token")
         is_rotated = isinstance(rotated, str) and bool(rotated) and rotated != refresh_token

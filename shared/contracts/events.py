@@ -31,6 +31,7 @@ from shared.names import (
     REFERRAL_FAILED,
     REFERRAL_REJECTED,
 )
+from shared.telemetry.propagation import current_traceparent
 
 EVENT_SOURCE_PREFIX: Final = "/referral-relay"
 
@@ -150,7 +151,12 @@ def to_outbound(
     referral_type: str | None = None,
     traceparent: str | None = None,
 ) -> OutboundEvent:
-    """Write the structured-mode JSON with the CloudEvents SDK and derive the message properties."""
+    """Write the structured-mode JSON with the CloudEvents SDK and derive the message properties.
+
+    `traceparent` / `Diagnostic-Id` carry the *current* span's context when telemetry is on (so
+    the consumer's span is a child of the publishing invocation); `traceparent` — the inbound
+    message's — is the fallback that keeps the trace id when telemetry is off.
+    """
     from cloudevents.core.formats.json import JSONFormat
     from cloudevents.core.v1.event import CloudEvent as SdkCloudEvent
 
@@ -162,6 +168,7 @@ def to_outbound(
         props[PROP_REFERRAL_TYPE] = referral_type
     if event.data.externalReferenceId:
         props[PROP_EXTERNAL_REFERENCE_ID] = event.data.externalReferenceId
+    traceparent = current_traceparent() or traceparent
     if traceparent:
         props[PROP_TRACEPARENT] = traceparent
         props[PROP_DIAGNOSTIC_ID] = traceparent

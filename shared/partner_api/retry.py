@@ -25,6 +25,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_random_exponential
 
 from shared.partner_api.errors import TransientError
+from shared.telemetry import hooks as telemetry
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -91,6 +92,7 @@ class RetryPolicy:
 
         def log_wait(state: RetryCallState) -> None:
             exc = _transient(state)
+            telemetry.retry_wait(operation, state.upcoming_sleep)
             logger.warning(
                 "Partner API %s: %s, retrying",
                 operation,

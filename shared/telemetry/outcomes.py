@@ -22,6 +22,7 @@ class Invocation:
     outcome: Outcome | None  # None when the invocation raised
     error: str | None = None  # exception class name when it raised (never its message)
     settled: str = "complete"  # "complete" or "abandon" (what the host does with the message)
+    trace_id: str | None = None  # the distributed trace (when telemetry is on)
 
 
 Observer = Callable[[Invocation], None]
