@@ -203,6 +203,19 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
+// The operators' view in the portal: throughput, outcomes, latency, throttling, dead letters
+// (docs/monitoring.md).
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    serviceBusNamespaceName: serviceBus.outputs.name
+  }
+}
+
 // azd writes these into .azure/<env>/.env (`azd env get-value NAME`).
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId

@@ -17,14 +17,14 @@ def test_names_are_unique_and_namespaced() -> None:
 def test_outcomes_count_by_kind(captured: Capture) -> None:
     metrics.invocation("create_referral", "created", "complete", None)
     metrics.invocation("create_referral", "duplicate", "complete", None)
-    metrics.invocation("create_referral", "rejected", "complete", "invalid_country")
+    metrics.invocation("create_referral", "rejected", "complete", "contact_required")
     metrics.invocation("connect_referral", "connected", "complete", None)
     metrics.referral_failed("create_referral", "throttled")
     metrics.referral_latency("create_referral", 1.5)
     assert captured.metric(metrics.REFERRALS_CREATED) == 1
     assert captured.metric(metrics.REFERRALS_CONNECTED) == 1
     assert captured.metric(metrics.DUPLICATES_SUPPRESSED) == 1
-    assert captured.metric(metrics.REFERRALS_REJECTED, error_code="invalid_country") == 1
+    assert captured.metric(metrics.REFERRALS_REJECTED, error_code="contact_required") == 1
     assert captured.metric(metrics.REFERRALS_FAILED, error_code="throttled") == 1
     assert captured.metric(metrics.INVOCATIONS, function="create_referral") == 3
     assert captured.metric(metrics.REFERRAL_LATENCY, function="create_referral") == 1
