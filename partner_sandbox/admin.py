@@ -27,12 +27,13 @@ from starlette.routing import Route
 
 from partner_sandbox.config import FaultSpec, parse_latency_map
 from partner_sandbox.faults import Fault
-from partner_sandbox.responses import json_response
+from partner_sandbox.responses import json_response, read_body
 
 if TYPE_CHECKING:
     from partner_sandbox.app import Sandbox
 
 Handler = Callable[[Request], Awaitable[Response]]
+_ADMIN_MAX_BODY = 64 * 1024
 
 
 class AdminError(Exception):
@@ -53,7 +54,7 @@ def _is_loopback(request: Request) -> bool:
 
 
 async def _object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await read_body(request, _ADMIN_MAX_BODY)
     if not raw.strip():
         return {}
     try:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from partner_sandbox.config import ROLE_ADMIN, ROLE_USER, Organization, SandboxConfig
 from partner_sandbox.odata import FilterError, ListQuery, parse_list_query
-from partner_sandbox.responses import ApiError, json_response
+from partner_sandbox.responses import ApiError, json_response, read_body
 from partner_sandbox.store import Referral, ReferralStore, wire_time
 from partner_sandbox.tokens import Principal, TokenError, TokenService
 from shared.contracts.errors import ContractViolation, FieldError
@@ -58,8 +58,8 @@ def _problem(path: str, code: str, message: str) -> ApiError:
     return _invalid(message, [FieldError(path=path, code=code, message=message)])
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
+async def _json_body(request: Request, limit: int) -> Any:
+    raw = await read_body(request, limit)
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -138,7 +138,7 @@ class ReferralsApi:
 
     async def create(self, request: Request) -> Response:
         _principal, org = self._principal(request, write=True)
-        body = await _json_body(request)
+        body = await _json_body(request, self._config.max_body_bytes)
         try:
             validate_referral_request(body)
         except ContractViolation as violation:
@@ -251,7 +251,7 @@ class ReferralsApi:
         principal, org = self._principal(request, write=True)
         current = self._find(request, principal, org)
         self._check_if_match(request, current, required=False)
-        operations = await _json_body(request)
+        operations = await _json_body(request, self._config.max_body_bytes)
         if not isinstance(operations, list) or not operations:
             raise _problem("", "invalid_patch", "the body must be a non-empty JSON Patch array")
         for index, operation in enumerate(operations):
@@ -302,7 +302,7 @@ class ReferralsApi:
         principal, org = self._principal(request, write=True)
         current = self._find(request, principal, org)
         self._check_if_match(request, current, required=True)
-        body = await _json_body(request)
+        body = await _json_body(request, self._config.max_body_bytes)
         if not isinstance(body, dict):
             raise _problem("", "not_an_object", "the body must be a referral object")
         if "id" in body and str(body["id"]).lower() != current["id"]:

@@ -117,8 +117,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = ApiError(404, "itemNotFound", "No resource matches the request path.")
     elif exc.status_code == 405:
         error = ApiError(405, "methodNotAllowed", "The method is not allowed on this resource.")
-    elif exc.status_code == 413:
-        error = ApiError(413, "requestEntityTooLarge", "The request body is too large.")
     else:
         error = ApiError(exc.status_code, "invalidRequest", "The request is not valid.")
     error.headers.update(headers)
@@ -228,7 +226,7 @@ def create_app(config: SandboxConfig | None = None) -> SandboxApp:
     config = config or SandboxConfig()
     sandbox = Sandbox(config)
     api = ReferralsApi(config, sandbox.store, sandbox.tokens)
-    identity = Identity(sandbox.tokens)
+    identity = Identity(sandbox.tokens, config.max_body_bytes)
     admin = AdminApi(sandbox)
     routes = [
         Route(COLLECTION, api.collection, methods=["GET", "POST"]),
@@ -251,7 +249,6 @@ def create_app(config: SandboxConfig | None = None) -> SandboxApp:
             HTTPException: _http_error,
             Exception: _server_error,
         },
-        max_body_size=config.max_body_bytes,
     )
     app.sandbox = sandbox
     app.state.sandbox = sandbox

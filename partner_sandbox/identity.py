@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from partner_sandbox.config import Organization
-from partner_sandbox.responses import entra_error, json_response
+from partner_sandbox.responses import entra_error, json_response, read_body
 from partner_sandbox.tokens import DEVICE_CODE_GRANT, GrantError, TokenService
 
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -29,14 +29,15 @@ def authority_base(request: Request) -> str:
     return f"https://{host}"
 
 
-async def _form(request: Request) -> dict[str, str]:
-    raw = (await request.body()).decode("utf-8", errors="replace")
+async def _form(request: Request, limit: int) -> dict[str, str]:
+    raw = (await read_body(request, limit)).decode("utf-8", errors="replace")
     return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
 
 
 class Identity:
-    def __init__(self, tokens: TokenService) -> None:
+    def __init__(self, tokens: TokenService, max_body: int) -> None:
         self._tokens = tokens
+        self._max_body = max_body
 
     def _tenant(self, request: Request) -> tuple[str, Organization | None]:
         tenant = str(request.path_params["tenant"])
@@ -82,7 +83,7 @@ class Identity:
 
     async def token(self, request: Request) -> Response:
         tenant, org = self._tenant(request)
-        form = await _form(request)
+        form = await _form(request, self._max_body)
         grant = form.get("grant_type", "")
         client_id = form.get("client_id", "")
         scope = form.get("scope", "")
@@ -129,7 +130,7 @@ class Identity:
 
     async def devicecode(self, request: Request) -> Response:
         tenant, org = self._tenant(request)
-        form = await _form(request)
+        form = await _form(request, self._max_body)
         if org is None:
             return entra_error("invalid_request", 90002, "Tenant not found.")
         if not form.get("client_id"):

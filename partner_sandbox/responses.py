@@ -66,6 +66,25 @@ class ApiError(Exception):
         super().__init__(f"{status} {code}")
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or a 413 `ApiError` as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "requestEntityTooLarge", "The request body is too large.")
+
+
 def graph_error(request: Request | None, error: ApiError) -> Response:
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.target is not None:

@@ -244,3 +244,11 @@ async def test_external_reference_id_is_kept_and_found(admin: httpx.AsyncClient)
 
     assert first["externalReferenceId"] == "CRM-O'Brien-1"
     assert [r["id"] for r in listed.json()["value"]] == [first["id"]]
+
+
+async def test_oversized_body_is_413(admin: httpx.AsyncClient) -> None:
+    body = example(statusReason="x" * 1_100_000)
+
+    response = await admin.post(REFERRALS, json=body)
+
+    assert_graph_error(response, 413, "requestEntityTooLarge")
