@@ -26,8 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,27 +33,11 @@ from typing import Any
 import httpx
 import psutil
 
+from partner_sandbox.process import start_sandbox_process
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "tests" / "data" / "referral-example-request.json"
 PATH = "/v1.0/engagements/referrals"
-
-
-def start_sandbox() -> tuple[subprocess.Popen[str], dict[str, str]]:
-    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "partner_sandbox", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.kill()
-        raise SystemExit("the sandbox did not start")
-    return process, json.loads(line)
 
 
 async def _drive(
@@ -97,7 +79,7 @@ async def _drive(
 
 def measure(creates: int, concurrency: int) -> dict[str, Any]:
     body = EXAMPLE.read_bytes()
-    process, ready = start_sandbox()
+    process, ready = start_sandbox_process()
     try:
         server = psutil.Process(process.pid)
         cpu_before = sum(server.cpu_times()[:2])

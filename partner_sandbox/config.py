@@ -75,13 +75,16 @@ DEFAULT_ORGANIZATION: Final = Organization(
 )
 
 
-def _probability(key: str, text: str) -> float:
+def _number(key: str, text: str, maximum: float | None) -> float:
+    """A non-negative number (at most `maximum`) from a SPEC value; ValueError names the key."""
     try:
         value = float(text)
     except ValueError:
         raise ValueError(f"fault {key!r}: {text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"fault {key!r}: probability must be between 0 and 1")
+    if maximum is not None and not 0.0 <= value <= maximum:
+        raise ValueError(f"fault {key!r}: probability must be between 0 and {maximum:g}")
+    if not value >= 0.0:  # also refuses NaN
+        raise ValueError(f"fault {key!r}: must be a non-negative number")
     return value
 
 
@@ -136,10 +139,9 @@ class FaultSpec:
             if not sep or not raw.strip():
                 raise ValueError(f"fault spec part {part.strip()!r} is not KEY=VALUE")
             if key == "retry-after":
-                seconds = _non_negative(key, raw.strip())
-                values["retry_after"] = seconds
+                values["retry_after"] = _number(key, raw.strip(), None)
             elif key in cls._KEYS:
-                values[cls._KEYS[key]] = _probability(key, raw.strip())
+                values[cls._KEYS[key]] = _number(key, raw.strip(), 1.0)
             else:
                 known = ", ".join([*cls._KEYS, "retry-after"])
                 raise ValueError(f"unknown fault {key!r}; known: {known}")
@@ -154,16 +156,6 @@ class FaultSpec:
         ]
         parts.append(f"retry-after={self.retry_after:g}")
         return ",".join(parts)
-
-
-def _non_negative(key: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{key}: {text!r} is not a number") from None
-    if value < 0 or value != value:  # negative or NaN
-        raise ValueError(f"{key}: must be a non-negative number")
-    return value
 
 
 @dataclass(frozen=True, slots=True)

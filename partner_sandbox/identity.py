@@ -34,6 +34,14 @@ async def _form(request: Request, limit: int) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
 
 
+def _missing(parameter: str) -> GrantError:
+    return GrantError(
+        "invalid_request",
+        900144,
+        f"The request body must contain the following parameter: '{parameter}'.",
+    )
+
+
 class Identity:
     def __init__(self, tokens: TokenService, max_body: int) -> None:
         self._tokens = tokens
@@ -91,20 +99,10 @@ class Identity:
             if org is None:
                 self._tokens.count_other_grant()
                 raise GrantError("invalid_request", 90002, "Tenant not found.")
-            if not grant:
-                self._tokens.count_other_grant()
-                raise GrantError(
-                    "invalid_request",
-                    900144,
-                    "The request body must contain the following parameter: 'grant_type'.",
-                )
-            if not client_id:
-                self._tokens.count_other_grant()
-                raise GrantError(
-                    "invalid_request",
-                    900144,
-                    "The request body must contain the following parameter: 'client_id'.",
-                )
+            for name, value in (("grant_type", grant), ("client_id", client_id)):
+                if not value:
+                    self._tokens.count_other_grant()
+                    raise _missing(name)
             if grant == "refresh_token":
                 explicit_tenant = tenant.lower() not in ("organizations", "common")
                 result = self._tokens.redeem_refresh_token(
@@ -134,11 +132,8 @@ class Identity:
         if org is None:
             return entra_error("invalid_request", 90002, "Tenant not found.")
         if not form.get("client_id"):
-            return entra_error(
-                "invalid_request",
-                900144,
-                "The request body must contain the following parameter: 'client_id'.",
-            )
+            missing = _missing("client_id")
+            return entra_error(missing.error, missing.code, missing.description)
         explicit_tenant = tenant.lower() not in ("organizations", "common")
         try:
             result = self._tokens.start_device_flow(

@@ -15,10 +15,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-Referral = dict[str, Any]
+from shared.contracts.referral import MICROSOFT_TARGET
 
-INDEXED_FIELDS = ("id", "engagementId", "externalReferenceId")
-MICROSOFT_TARGET = {"type": "BusinessProfileLocation", "id": "msft"}
+Referral = dict[str, Any]
 
 
 def wire_time(posix: float) -> str:

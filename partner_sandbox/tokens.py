@@ -88,6 +88,11 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _issuer(org: Organization) -> str:
+    # A fixed, unroutable issuer: tokens do not depend on the host the client used.
+    return f"https://partner-sandbox.invalid/{org.id}/v2.0"
+
+
 def audience_of(scope: str) -> str:
     """The resource a v2 scope string asks for (`https://x/.default` -> `https://x`)."""
     for item in scope.split():
@@ -140,7 +145,7 @@ class TokenService:
         lifetime = self._config.token_lifetime_s if lifetime_s is None else lifetime_s
         claims: dict[str, Any] = {
             "aud": audience,
-            "iss": f"https://partner-sandbox.invalid/{org.id}/v2.0",
+            "iss": _issuer(org),
             "iat": now,
             "nbf": now,
             "exp": now + lifetime,
@@ -222,7 +227,7 @@ class TokenService:
         id_token = jwt.encode(
             {
                 "aud": client_id,
-                "iss": f"https://partner-sandbox.invalid/{org.id}/v2.0",
+                "iss": _issuer(org),
                 "iat": now,
                 "nbf": now,
                 "exp": now + lifetime,
