@@ -8,8 +8,12 @@ NODE_STAMP   := node_modules/.installed
 
 .PHONY: run test lint typecheck pytest infra-scan venv clean
 
+# The bundled samples; independent.json is published twice to show a suppressed duplicate.
+SAMPLES := samples/shared-cosell.json samples/independent.json samples/private-deal.json \
+           samples/invalid.jsonl samples/independent.json
+
 run: $(STAMP)
-	$(BIN)/referral-relay run --sandbox samples/*.json samples/*.jsonl samples/shared-cosell.json
+	$(BIN)/referral-relay run --sandbox $(SAMPLES)
 
 test: lint typecheck pytest infra-scan
 

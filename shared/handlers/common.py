@@ -87,12 +87,16 @@ class Outcome:
     attempt: int = 1
 
 
+CLAIM_BUSY: Final = "claim_busy"  # another worker holds the key's claim right now
+
+
 class RetryLater(Exception):
     """Abandon the message so Service Bus redelivers it (delivery count +1)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, outcome: Outcome | None = None) -> None:
         super().__init__(f"retry later: {reason}")
         self.reason = reason
+        self.outcome = outcome  # what this invocation amounted to, for the report
 
 
 class DeadLetterRequested(RetryLater):

@@ -34,9 +34,11 @@ from shared.contracts.events import (
 from shared.contracts.referral import MICROSOFT_TARGET, Referral
 from shared.contracts.validation import project_onto_request, validate_referral_request
 from shared.handlers.common import (
+    CLAIM_BUSY,
     DeadLetterRequested,
     HandlerDeps,
     Outcome,
+    OutcomeKind,
     RetryLater,
     error_code,
     is_transient,
@@ -69,6 +71,8 @@ _NOT_EVENT: Final = "the message is not a referral-created CloudEvent"
 
 
 class _Connect:
+    record: Record  # our claim once we hold it; replaced by every ledger write (new ETag)
+
     def __init__(self, deps: HandlerDeps, meta: MessageMeta, created: ReferralCreatedData):
         self.deps = deps
         self.meta = meta
@@ -87,19 +91,25 @@ class _Connect:
             now=deps.clock.time(),
         )
         if isinstance(claim, AlreadyCompleted):
-            return await self._publish_connected(claim.record, kind="duplicate")
+            ours = claim.record.lineage == self.meta.original_message_id
+            return await self._publish_connected(
+                claim.record, kind="connected" if ours else "duplicate"
+            )
         if isinstance(claim, AlreadyFailed):
-            raise DeadLetterRequested("this message already gave up (referral-failed was sent)")
+            raise DeadLetterRequested(
+                "this message already gave up (referral-failed was sent)",
+                self._outcome("failed", error_code=claim.record.error_code),
+            )
         if isinstance(claim, Busy):
-            return await self._retry_later(None, RetryLater("another worker holds this engagement"))
-        record = claim.record
+            return await self._retry_later(None, RetryLater(CLAIM_BUSY))
+        self.record = claim.record
         await deps.checkpoint("claimed")
         deadline = deps.clock.monotonic() + deps.config.retry_budget_seconds
         try:
-            connected, adopted, record = await self._find_or_create(record, deadline)
+            connected, adopted = await self._find_or_create(deadline)
         except (PermanentError, ContractViolation) as refused:
             with suppress(LedgerConflict):
-                await deps.ledger.release(record)
+                await deps.ledger.release(self.record)
             errors = (
                 refused.errors
                 if isinstance(refused, ContractViolation)
@@ -110,10 +120,10 @@ class _Connect:
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            return await self._retry_later(record, exc)
+            return await self._retry_later(self.record, exc)
         await deps.checkpoint("posted")
         record = await deps.ledger.complete(
-            record,
+            self.record,
             referral_id=connected.id or "",
             engagement_id=self.engagement,
             result={"adopted": "true" if adopted else "false"},
@@ -123,9 +133,8 @@ class _Connect:
         await deps.checkpoint("published")
         return outcome
 
-    async def _find_or_create(
-        self, record: Record, deadline: float
-    ) -> tuple[Referral, bool, Record]:
+    async def _find_or_create(self, deadline: float) -> tuple[Referral, bool]:
+        """Keeps `self.record` current: every ledger write changes its ETag."""
         api, clock = self.deps.api, self.deps.clock
         ours = await api.get_referral(
             self.created.referralId, correlation_id=self.meta.correlation_id, deadline=deadline
@@ -135,9 +144,9 @@ class _Connect:
         while True:
             existing = await self._existing_microsoft_referral(deadline)
             if existing is not None:
-                return existing, True, record
-            if not record.posted:
-                record = await self.deps.ledger.mark_posted(record)
+                return existing, True
+            if not self.record.posted:
+                self.record = await self.deps.ledger.mark_posted(self.record)
             try:
                 created = await api.create_referral(
                     body,
@@ -145,7 +154,7 @@ class _Connect:
                     deadline=deadline,
                     retry_ambiguous=False,
                 )
-                return created, False, record
+                return created, False
             except TransientError as exc:
                 if not exc.ambiguous or deadline - clock.monotonic() <= pause:
                     raise
@@ -210,7 +219,7 @@ class _Connect:
             if record is not None:
                 with suppress(LedgerConflict):
                     await self.deps.ledger.release(record)
-            raise RetryLater(code)
+            raise RetryLater(code, self._outcome("rescheduled", error_code=code))
         event = ReferralFailedEvent(
             id=event_id(REFERRAL_FAILED, f"{self.engagement}/{self.meta.original_message_id}"),
             source=SOURCE,
@@ -235,7 +244,21 @@ class _Connect:
         if record is not None:
             with suppress(LedgerConflict):
                 await self.deps.ledger.fail(record, error_code=code)
-        raise DeadLetterRequested(f"gave up after {self.attempt} deliveries ({code})")
+        raise DeadLetterRequested(
+            f"gave up after {self.attempt} deliveries ({code})",
+            self._outcome("failed", error_code=code),
+        )
+
+    def _outcome(self, kind: OutcomeKind, *, error_code: str | None) -> Outcome:
+        return Outcome(
+            kind=kind,
+            key=self.created.idempotencyKey,
+            referral_id=self.created.referralId,
+            engagement_id=self.engagement,
+            referral_type="Shared",
+            error_code=error_code,
+            attempt=self.attempt,
+        )
 
 
 async def _reject(

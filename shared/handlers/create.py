@@ -21,7 +21,7 @@ redelivery can find what an earlier attempt created.
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from shared.contracts.envelope import (
@@ -45,6 +45,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.referral import Referral
 from shared.handlers.common import (
+    CLAIM_BUSY,
     DeadLetterRequested,
     HandlerDeps,
     Outcome,
@@ -89,6 +90,8 @@ async def handle_create(message: InboundMessage, deps: HandlerDeps) -> Outcome:
 
 
 class _Create:
+    record: Record  # our claim once we hold it; replaced by every ledger write (new ETag)
+
     def __init__(self, deps: HandlerDeps, command: ReferralCommand, message: InboundMessage):
         self.deps = deps
         self.command = command
@@ -108,28 +111,34 @@ class _Create:
             now=deps.clock.time(),
         )
         if isinstance(claim, AlreadyCompleted):
-            return await self._republish(claim.record)
+            # Our own lineage finishing after a crash is still "created"; another publish of the
+            # same key is a duplicate.
+            ours = claim.record.lineage == self.meta.original_message_id
+            return await self._republish(claim.record, kind="created" if ours else "duplicate")
         if isinstance(claim, AlreadyFailed):
-            raise DeadLetterRequested("this message already gave up (referral-failed was sent)")
+            raise DeadLetterRequested(
+                "this message already gave up (referral-failed was sent)",
+                Outcome(kind="failed", key=self.key, error_code=claim.record.error_code),
+            )
         if isinstance(claim, Busy):
-            return await self._retry_later(None, RetryLater("another worker holds this key"))
-        record = claim.record
+            return await self._retry_later(None, RetryLater(CLAIM_BUSY))
+        self.record = claim.record
         await deps.checkpoint("claimed")
         deadline = deps.clock.monotonic() + deps.config.retry_budget_seconds
         try:
-            referral, record = await self._create_or_find(record, deadline)
+            referral = await self._create_or_find(deadline)
         except PermanentError as refused:
-            await self._release(record)
+            await self._release(self.record)
             return await _reject(
                 deps, self.meta, self.key, "create", refusal_errors(refused), refused
             )
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            return await self._retry_later(record, exc)
+            return await self._retry_later(self.record, exc)
         await deps.checkpoint("posted")
         record = await deps.ledger.complete(
-            record,
+            self.record,
             referral_id=referral.id or "",
             engagement_id=referral.engagementId,
             result={
@@ -144,26 +153,26 @@ class _Create:
         await deps.checkpoint("published")
         return outcome
 
-    async def _create_or_find(self, record: Record, deadline: float) -> tuple[Referral, Record]:
+    async def _create_or_find(self, deadline: float) -> Referral:
+        """Keeps `self.record` current: every ledger write changes its ETag."""
         api, clock = self.deps.api, self.deps.clock
         body = self._post_body()
-        may_have_posted = record.posted
+        may_have_posted = self.record.posted
         pause = 0.2
         while True:
             if may_have_posted:
                 found = await self._find(body["externalReferenceId"], deadline)
                 if found is not None:
-                    return found, record
-            if not record.posted:
-                record = await self.deps.ledger.mark_posted(record)
+                    return found
+            if not self.record.posted:
+                self.record = await self.deps.ledger.mark_posted(self.record)
             try:
-                created = await api.create_referral(
+                return await api.create_referral(
                     body,
                     correlation_id=self.meta.correlation_id,
                     deadline=deadline,
                     retry_ambiguous=False,
                 )
-                return created, record
             except TransientError as exc:
                 remaining = deadline - clock.monotonic()
                 if not exc.ambiguous or remaining <= pause:
@@ -234,7 +243,10 @@ class _Create:
         code = exc.reason if isinstance(exc, RetryLater) else error_code(exc)
         if self.attempt >= config.max_attempts:
             await self._give_up(record, exc, code)
-            raise DeadLetterRequested(f"gave up after {self.attempt} attempts ({code})")
+            raise DeadLetterRequested(
+                f"gave up after {self.attempt} attempts ({code})",
+                Outcome(kind="failed", key=self.key, error_code=code, attempt=self.attempt),
+            )
         if record is not None:
             await self._release(record)
         backoff = config.reschedule_base_seconds * 2 ** (self.attempt - 1)
@@ -253,7 +265,7 @@ class _Create:
                 message_id=f"{self.meta.original_message_id}#retry{self.meta.attempt + 1}",
                 correlation_id=self.meta.correlation_id,
                 application_properties=props,
-                enqueue_at=datetime.now(UTC) + timedelta(seconds=delay),
+                enqueue_at=datetime.fromtimestamp(self.deps.clock.time() + delay, UTC),
             )
         )
 

@@ -1,0 +1,58 @@
+"""The composition root: builds the adapters once per worker process and caches them.
+
+In Azure the adapters come from `Settings.from_env()`: the Partner API client with the Secure
+Application Model token provider, the Table Storage ledger and the Service Bus publisher (one
+`httpx.AsyncClient`, one token provider, one Service Bus client per process). The local host and
+tests install their own `HandlerDeps` with `configure()` (sandbox, in-memory ledger and broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.handlers.common import HandlerConfig, HandlerDeps
+from shared.settings import Settings
+
+_deps: HandlerDeps | None = None
+_lock: asyncio.Lock | None = None
+
+
+def configure(deps: HandlerDeps | None) -> None:
+    """Install (or, with None, forget) the dependencies every invocation uses."""
+    global _deps
+    _deps = deps
+
+
+async def handler_deps() -> HandlerDeps:
+    global _deps, _lock
+    if _deps is not None:
+        return _deps
+    if _lock is None:
+        _lock = asyncio.Lock()
+    async with _lock:
+        if _deps is None:
+            _deps = await build_from_settings(Settings.from_env())
+    return _deps
+
+
+def handler_config(settings: Settings) -> HandlerConfig:
+    return HandlerConfig(
+        max_attempts=settings.max_attempts,
+        retry_budget_seconds=settings.retry_budget_seconds,
+        claim_ttl_seconds=settings.claim_ttl_seconds,
+    )
+
+
+async def build_from_settings(settings: Settings) -> HandlerDeps:
+    """The Azure wiring. Heavy SDKs are imported here, on first use, not at import time."""
+    from shared.auth.sam_provider import SamTokenProvider
+    from shared.ledger.table import TableLedger
+    from shared.partner_api.client import PartnerApiClient
+    from shared.publishing.servicebus import ServiceBusPublisher
+
+    return HandlerDeps(
+        api=PartnerApiClient.from_settings(settings, SamTokenProvider.from_settings(settings)),
+        ledger=TableLedger.from_settings(settings),
+        publisher=ServiceBusPublisher.from_settings(settings),
+        config=handler_config(settings),
+    )
