@@ -58,9 +58,10 @@ def _phone(match: re.Match[str]) -> str:
 
 def scrub_patterns(text: str) -> str:
     """Mask email addresses and phone-number-shaped digit runs."""
+    # Cheap C-level prefilters first: most values (ids, codes, names of things) have neither.
     if "@" in text:
         text = _EMAIL.sub(EMAIL_MASK, text)
-    if sum(c.isdigit() for c in text) >= 7:
+    if _PHONE_CANDIDATE.search(text) is not None:
         text = _PHONE_CANDIDATE.sub(_phone, text)
     return text
 
@@ -114,7 +115,8 @@ def contact_scope() -> Iterator[ContactRegistry]:
 def remember_contacts(data: object) -> None:
     """Register the contact values found in a referral-shaped JSON value (no-op outside a scope).
 
-    The walk is iterative; the inbound body is already bounded in size and depth by the envelope.
+    The walk is iterative and checks exact types (decoded JSON is plain dicts and lists): it runs
+    on every inbound body and every referral the API returns, so it must stay cheap.
     """
     registry = _registry.get()
     if registry is None:
@@ -122,23 +124,26 @@ def remember_contacts(data: object) -> None:
     stack: list[Any] = [data]
     while stack:
         node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(item for item in node if isinstance(item, Mapping | list))
+        if type(node) is list:
+            stack.extend(item for item in node if type(item) is dict or type(item) is list)
             continue
-        if not isinstance(node, Mapping):
+        if type(node) is not dict:
+            if isinstance(node, Mapping):  # not decoded JSON (a test, a model dump): same rules
+                stack.append(dict(node))
             continue
         for key, value in node.items():
-            if isinstance(value, str):
+            kind = type(value)
+            if kind is str:
                 mask = _CONTACT_KEYS.get(key)
                 if mask is not None:
                     registry.add(value, mask)
-            elif isinstance(value, Mapping | list):
+            elif kind is dict or kind is list:
                 stack.append(value)
         first, last = node.get("firstName"), node.get("lastName")
-        if isinstance(first, str) and isinstance(last, str):
+        if type(first) is str and type(last) is str:
             registry.add(f"{first.strip()} {last.strip()}")  # masks as one [name]
         profile = node.get("customerProfile")
-        if isinstance(profile, Mapping) and isinstance(profile.get("name"), str):
+        if type(profile) is dict and type(profile.get("name")) is str:
             registry.add(profile["name"])
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, Final
 
 import httpx
@@ -55,7 +56,9 @@ TRIGGERS: Final[dict[str, tuple[str, str | None]]] = {
 }
 
 
+@cache
 def tracer() -> trace.Tracer:
+    """Our tracer, made once (a proxy until the SDK provider is set, then delegating to it)."""
     return trace.get_tracer(TRACER_NAME)
 
 
