@@ -156,17 +156,25 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = extra_fields(record)
         time = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
-        parts = [f"{time} {record.levelname:<7} {pii.scrub(record.getMessage())}"]
+        message = pii.scrub(record.getMessage())
+        parts = [f"{time} {record.levelname:<7} {message}"]
         details = [
             f"{key}={pii.scrub_value(value) if isinstance(value, str) else value}"
             for key, value in fields.items()
-            if key != SPAN_ID
+            if not _said(key, value, message)
         ]
         if details:
             parts.append("  " + " ".join(details))
         line = "".join(parts)
         exception = _exception(self, record)
         return f"{line}\n{exception}" if exception else line
+
+
+def _said(key: str, value: object, message: str) -> bool:
+    """Fields a text line leaves out: what its message already says, and the obvious."""
+    if key in (FUNCTION, OUTCOME):
+        return str(value) in message.split()
+    return key == SPAN_ID or (key == SETTLED and value == "complete")
 
 
 LogFormat = Literal["text", "json"]

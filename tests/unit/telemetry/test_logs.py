@@ -148,3 +148,15 @@ def test_filters_and_formatters_compose_without_a_configured_logger() -> None:
     assert TraceContextFilter().filter(record)
     assert PiiFilter().filter(record)
     assert json.loads(JsonFormatter().format(record))["message"] == "to [email]"
+
+
+def test_text_lines_do_not_repeat_what_the_message_says() -> None:
+    record = logging.LogRecord(
+        "referral_relay.invocation", logging.INFO, "", 0, "create_referral created", None, None
+    )
+    record.function, record.outcome, record.settled = "create_referral", "created", "complete"
+    record.referral_id = "r-1"
+    line = TextFormatter().format(record)
+    assert line.endswith("create_referral created  referral_id=r-1")
+    record.settled = "abandon"
+    assert "settled=abandon" in TextFormatter().format(record)
