@@ -17,6 +17,7 @@ from local_host.topology import broker_publisher, build_broker, inbound
 from shared import bootstrap, names
 from shared.handlers.common import Checkpoint, Clock, HandlerConfig, HandlerDeps
 from shared.ledger.memory import InMemoryLedger
+from shared.ledger.port import Ledger
 from shared.partner_api.port import PartnerApi
 from shared.publishing.memory import InMemoryPublisher
 from shared.telemetry import outcomes
@@ -37,7 +38,7 @@ class BrokerClock(Clock):
 class LocalStack:
     broker: InMemoryServiceBus
     host: LocalHost
-    ledger: InMemoryLedger
+    ledger: Ledger
     publisher: InMemoryPublisher
     deps: HandlerDeps
     log: InvocationLog
@@ -79,6 +80,7 @@ async def local_stack(
     *,
     config: HandlerConfig | None = None,
     checkpoint: Checkpoint | None = None,
+    ledger: Ledger | None = None,
     concurrency: int | None = None,
     max_delivery_count: int = 10,
     time_warp: bool = True,
@@ -87,7 +89,7 @@ async def local_stack(
 
     broker = build_broker(max_delivery_count=max_delivery_count)
     publisher = broker_publisher(broker)
-    ledger = InMemoryLedger()
+    ledger = ledger or InMemoryLedger()
     deps = HandlerDeps(
         api=api,
         ledger=ledger,

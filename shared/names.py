@@ -33,6 +33,7 @@ PROP_EXTERNAL_REFERENCE_ID: Final = "externalReferenceId"
 PROP_SOURCE: Final = "source"
 PROP_ATTEMPT: Final = "relayAttempt"  # reschedule counter on copies of the inbound message
 PROP_ORIGINAL_MESSAGE_ID: Final = "relayOriginalMessageId"
+PROP_WAITS: Final = "relayWaits"  # reschedules spent waiting for another delivery's claim
 PROP_DIAGNOSTIC_ID: Final = "Diagnostic-Id"
 PROP_TRACEPARENT: Final = "traceparent"
 

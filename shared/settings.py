@@ -75,7 +75,9 @@ class Settings(BaseSettings):
 
     max_attempts: int = Field(5, alias="RELAY_MAX_ATTEMPTS", ge=1, le=100)
     retry_budget_seconds: float = Field(45.0, alias="RELAY_RETRY_BUDGET_SECONDS", gt=0, le=600)
-    claim_ttl_seconds: float = Field(300.0, alias="RELAY_CLAIM_TTL_SECONDS", gt=0)
+    # A claim must outlive one invocation's retry budget and lapse before a crashed worker's
+    # message is redelivered (the queue's 5-minute lock), so the redelivery can take it over.
+    claim_ttl_seconds: float = Field(120.0, alias="RELAY_CLAIM_TTL_SECONDS", gt=0, le=300)
     http_connect_timeout_seconds: float = Field(
         5.0, alias="RELAY_HTTP_CONNECT_TIMEOUT_SECONDS", gt=0
     )
@@ -114,7 +116,20 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             raise SettingsError(_problems(cls, exc)) from None
         settings._check_credential()
+        settings._check_budgets()
         return settings
+
+    def _check_budgets(self) -> None:
+        if self.claim_ttl_seconds <= self.retry_budget_seconds:
+            raise SettingsError(
+                [
+                    (
+                        "RELAY_CLAIM_TTL_SECONDS",
+                        "must be longer than RELAY_RETRY_BUDGET_SECONDS (a claim covers one "
+                        "invocation's retries)",
+                    )
+                ]
+            )
 
     def _check_credential(self) -> None:
         needed = {

@@ -218,7 +218,7 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         }
         {
           name: 'RELAY_CLAIM_TTL_SECONDS'
-          value: '300'
+          value: '120'
         }
         {
           name: 'RELAY_HTTP_CONNECT_TIMEOUT_SECONDS'

@@ -52,7 +52,7 @@ class MessageMeta:
     correlation_id: str
     source: str | None
     delivery_count: int
-    attempt: int  # how many times an earlier copy of this message was rescheduled
+    attempt: int  # attempts made by earlier copies of this message (the reschedule counter)
     original_message_id: str  # the first MessageId of this message's reschedule lineage
     enqueued_time: datetime | None
     traceparent: str | None

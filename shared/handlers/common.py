@@ -53,7 +53,7 @@ Checkpoint = Callable[[str], Awaitable[None]]
 class HandlerConfig:
     max_attempts: int = 5
     retry_budget_seconds: float = 45.0
-    claim_ttl_seconds: float = 300.0
+    claim_ttl_seconds: float = 120.0
     reschedule_base_seconds: float = 5.0
     reschedule_max_seconds: float = 300.0
 

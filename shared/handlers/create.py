@@ -67,6 +67,7 @@ from shared.ledger.port import (
 from shared.names import (
     PROP_ATTEMPT,
     PROP_ORIGINAL_MESSAGE_ID,
+    PROP_WAITS,
     REFERRAL_CREATED,
     REFERRAL_FAILED,
     REFERRAL_REJECTED,
@@ -121,7 +122,7 @@ class _Create:
                 Outcome(kind="failed", key=self.key, error_code=claim.record.error_code),
             )
         if isinstance(claim, Busy):
-            return await self._retry_later(None, RetryLater(CLAIM_BUSY))
+            return await self._wait_for_holder(claim)
         self.record = claim.record
         await deps.checkpoint("claimed")
         deadline = deps.clock.monotonic() + deps.config.retry_budget_seconds
@@ -251,18 +252,36 @@ class _Create:
             await self._release(record)
         backoff = config.reschedule_base_seconds * 2 ** (self.attempt - 1)
         delay = max(retry_after(exc) or 0.0, min(backoff, config.reschedule_max_seconds))
-        await self._reschedule(delay)
+        await self._reschedule(delay, attempts=self.attempt, waits=0)
         return Outcome(kind="rescheduled", key=self.key, error_code=code, attempt=self.attempt)
 
-    async def _reschedule(self, delay: float) -> None:
+    async def _wait_for_holder(self, busy: Busy) -> Outcome:
+        """Another delivery of this key (a resend, or a crashed worker's claim) holds it: come back
+        when that claim lapses. Waiting is not a failed attempt, so it spends no attempt; the
+        number of waits is capped all the same."""
+        waits = _int(self.message.application_properties, PROP_WAITS)
+        if waits >= MAX_WAITS:
+            return await self._retry_later(None, RetryLater(CLAIM_BUSY))
+        now = self.deps.clock.time()
+        lapses_in = busy.record.expires_at - now if busy.record else 0.0
+        delay = max(lapses_in, 0.0) + self.deps.config.reschedule_base_seconds
+        await self._reschedule(delay, attempts=self.attempt - 1, waits=waits + 1)
+        return Outcome(
+            kind="rescheduled", key=self.key, error_code=CLAIM_BUSY, attempt=self.attempt
+        )
+
+    async def _reschedule(self, delay: float, *, attempts: int, waits: int) -> None:
+        """Send a copy that counts `attempts` made so far; its MessageId is unique per copy,
+        yet the same if this invocation is repeated (the queue's duplicate detection drops it)."""
         props = dict(self.message.application_properties or {})
-        props[PROP_ATTEMPT] = self.meta.attempt + 1
+        props[PROP_ATTEMPT] = attempts
+        props[PROP_WAITS] = waits
         props[PROP_ORIGINAL_MESSAGE_ID] = self.meta.original_message_id
         await self.deps.publisher.schedule(
             ScheduledMessage(
                 queue=REQUESTS_QUEUE,
                 body=self.message.get_body(),
-                message_id=f"{self.meta.original_message_id}#retry{self.meta.attempt + 1}",
+                message_id=f"{self.meta.original_message_id}#retry{attempts}.{waits}",
                 correlation_id=self.meta.correlation_id,
                 application_properties=props,
                 enqueue_at=datetime.fromtimestamp(self.deps.clock.time() + delay, UTC),
@@ -297,6 +316,16 @@ class _Create:
         if record is not None:
             with suppress(LedgerConflict):  # taken over meanwhile: the new holder decides
                 await deps.ledger.fail(record, error_code=code)
+
+
+MAX_WAITS: Final = 20  # reschedules while another delivery holds the key, before it counts
+
+
+def _int(properties: Any, name: str) -> int:
+    try:
+        return int((properties or {}).get(name, 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 async def _reject(

@@ -9,9 +9,9 @@ import pytest
 from shared.ledger.memory import InMemoryLedger
 from shared.ledger.port import Ledger
 from shared.ledger.table import TableLedger
-from tests.support.azurite import azurite_table, unique_table_name
+from tests.support.azurite import unique_table_name
 
-__all__ = ["azurite_table", "ledger"]
+__all__ = ["ledger"]
 
 
 @pytest.fixture(

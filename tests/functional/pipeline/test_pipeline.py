@@ -197,3 +197,34 @@ async def test_a_400_from_the_api_is_rejected_with_the_api_errors(
     assert any(e["path"] == "/engagementId" for e in rejected["data"]["errors"])
     assert stack.result("x", message_id).outcome == "rejected"
     assert stored(partner) == []
+
+
+@pytest.mark.azurite
+async def test_the_pipeline_on_the_table_storage_ledger(
+    partner: PartnerConnection, request_example: dict[str, Any], azurite_table: str
+) -> None:
+    from shared.ledger.table import TableLedger
+    from tests.support.azurite import unique_table_name
+
+    crashes: list[str] = []
+
+    async def crash_after_post(at: str) -> None:
+        if at == "posted" and len(crashes) < 2:
+            crashes.append(at)
+            raise WorkerCrash
+
+    ledger = TableLedger.from_connection_string(azurite_table, unique_table_name("pipeline"))
+    request_example["externalReferenceId"] = "crm-on-table"
+    try:
+        async with local_stack(
+            partner.api, config=FAST, checkpoint=crash_after_post, ledger=ledger
+        ) as stack:
+            first = stack.publish(body(request_example))
+            second = stack.publish(body(request_example))
+            assert await stack.drain()
+            assert len(crashes) == 2
+            assert len(stored(partner)) == 2
+            outcomes = {stack.result("a", first).outcome, stack.result("b", second).outcome}
+            assert outcomes == {"connected", "duplicate"}
+    finally:
+        await ledger.close()
