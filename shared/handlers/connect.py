@@ -23,10 +23,6 @@ from shared.contracts.events import (
     ReferralConnectedEvent,
     ReferralCreatedData,
     ReferralCreatedEvent,
-    ReferralFailedData,
-    ReferralFailedEvent,
-    ReferralRejectedData,
-    ReferralRejectedEvent,
     event_id,
     now,
     to_outbound,
@@ -45,8 +41,9 @@ from shared.handlers.common import (
     new_owner,
     refusal_errors,
 )
+from shared.handlers.giving_up import fail, reject
 from shared.ledger.port import AlreadyCompleted, AlreadyFailed, Busy, LedgerConflict, Record, Scope
-from shared.names import REFERRAL_CONNECTED, REFERRAL_FAILED, REFERRAL_REJECTED
+from shared.names import REFERRAL_CONNECTED
 from shared.partner_api.errors import PermanentError, TransientError
 from shared.partner_api.odata import guid_eq
 
@@ -61,7 +58,9 @@ async def handle_connect(message: InboundMessage, deps: HandlerDeps) -> Outcome:
         created = ReferralCreatedEvent.model_validate_json(message.get_body()).data
     except ValidationError:
         problem = FieldError(path="", code="not_a_referral_created_event", message=_NOT_EVENT)
-        return await _reject(deps, meta, meta.message_id, None, (problem,))
+        return await reject(
+            deps, meta, key=meta.message_id, source=SOURCE, stage="connect", errors=(problem,)
+        )
     if created.referralType != "Shared":
         return Outcome(kind="skipped", key=created.idempotencyKey, referral_id=created.referralId)
     return await _Connect(deps, meta, created).run()
@@ -116,7 +115,16 @@ class _Connect:
                 else refusal_errors(refused)
             )
             api_error = refused if isinstance(refused, PermanentError) else None
-            return await _reject(deps, self.meta, self.created.idempotencyKey, api_error, errors)
+            return await reject(
+                deps,
+                self.meta,
+                key=self.created.idempotencyKey,
+                source=SOURCE,
+                stage="connect",
+                errors=errors,
+                refused=api_error,
+                external_reference_id=self.created.externalReferenceId,
+            )
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -220,30 +228,19 @@ class _Connect:
                 with suppress(LedgerConflict):
                     await self.deps.ledger.release(record)
             raise RetryLater(code, self._outcome("rescheduled", error_code=code))
-        event = ReferralFailedEvent(
-            id=event_id(REFERRAL_FAILED, f"{self.engagement}/{self.meta.original_message_id}"),
+        await fail(
+            self.deps,
+            self.meta,
+            record,
+            key=self.created.idempotencyKey,
+            ledger_key=self.engagement,
             source=SOURCE,
-            time=now(),
-            subject=self.created.idempotencyKey,
-            data=ReferralFailedData(
-                idempotencyKey=self.created.idempotencyKey,
-                externalReferenceId=self.created.externalReferenceId,
-                messageId=self.meta.original_message_id,
-                stage="connect",
-                attempts=self.attempt,
-                errorCode=code,
-                httpStatus=getattr(exc, "status", None),
-                partnerRequestId=getattr(exc, "request_id", None),
-            ),
+            stage="connect",
+            attempts=self.attempt,
+            code=code,
+            cause=exc,
+            external_reference_id=self.created.externalReferenceId,
         )
-        await self.deps.publisher.publish(
-            to_outbound(
-                event, correlation_id=self.meta.correlation_id, traceparent=self.meta.traceparent
-            )
-        )
-        if record is not None:
-            with suppress(LedgerConflict):
-                await self.deps.ledger.fail(record, error_code=code)
         raise DeadLetterRequested(
             f"gave up after {self.attempt} deliveries ({code})",
             self._outcome("failed", error_code=code),
@@ -259,30 +256,3 @@ class _Connect:
             error_code=error_code,
             attempt=self.attempt,
         )
-
-
-async def _reject(
-    deps: HandlerDeps,
-    meta: MessageMeta,
-    key: str,
-    refused: PermanentError | None,
-    errors: tuple[FieldError, ...],
-) -> Outcome:
-    event = ReferralRejectedEvent(
-        id=event_id(REFERRAL_REJECTED, f"{key}/{meta.original_message_id}"),
-        source=SOURCE,
-        time=now(),
-        subject=key,
-        data=ReferralRejectedData(
-            idempotencyKey=key,
-            messageId=meta.original_message_id,
-            stage="connect",
-            errors=list(errors),
-            httpStatus=refused.status if refused else None,
-            partnerRequestId=refused.request_id if refused else None,
-        ),
-    )
-    await deps.publisher.publish(
-        to_outbound(event, correlation_id=meta.correlation_id, traceparent=meta.traceparent)
-    )
-    return Outcome(kind="rejected", key=key, errors=errors, error_code=errors[0].code)

@@ -27,18 +27,12 @@ from typing import Any, Final
 from shared.contracts.envelope import (
     InboundMessage,
     InvalidMessage,
-    MessageMeta,
     ReferralCommand,
     parse_message,
 )
-from shared.contracts.errors import FieldError
 from shared.contracts.events import (
     ReferralCreatedData,
     ReferralCreatedEvent,
-    ReferralFailedData,
-    ReferralFailedEvent,
-    ReferralRejectedData,
-    ReferralRejectedEvent,
     event_id,
     now,
     to_outbound,
@@ -56,6 +50,7 @@ from shared.handlers.common import (
     refusal_errors,
     retry_after,
 )
+from shared.handlers.giving_up import fail, reject
 from shared.ledger.port import (
     AlreadyCompleted,
     AlreadyFailed,
@@ -69,8 +64,6 @@ from shared.names import (
     PROP_ORIGINAL_MESSAGE_ID,
     PROP_WAITS,
     REFERRAL_CREATED,
-    REFERRAL_FAILED,
-    REFERRAL_REJECTED,
     REQUESTS_QUEUE,
 )
 from shared.partner_api.errors import PermanentError, TransientError
@@ -84,8 +77,13 @@ async def handle_create(message: InboundMessage, deps: HandlerDeps) -> Outcome:
     try:
         command = parse_message(message)
     except InvalidMessage as invalid:
-        return await _reject(
-            deps, invalid.meta, invalid.idempotency_key, "validation", invalid.errors
+        return await reject(
+            deps,
+            invalid.meta,
+            key=invalid.idempotency_key,
+            source=SOURCE,
+            stage="validation",
+            errors=invalid.errors,
         )
     return await _Create(deps, command, message).run()
 
@@ -130,8 +128,15 @@ class _Create:
             referral = await self._create_or_find(deadline)
         except PermanentError as refused:
             await self._release(self.record)
-            return await _reject(
-                deps, self.meta, self.key, "create", refusal_errors(refused), refused
+            return await reject(
+                deps,
+                self.meta,
+                key=self.key,
+                source=SOURCE,
+                stage="create",
+                errors=refusal_errors(refused),
+                refused=refused,
+                external_reference_id=self.command.referral.externalReferenceId,
             )
         except Exception as exc:
             if not is_transient(exc):
@@ -243,7 +248,19 @@ class _Create:
         config = self.deps.config
         code = exc.reason if isinstance(exc, RetryLater) else error_code(exc)
         if self.attempt >= config.max_attempts:
-            await self._give_up(record, exc, code)
+            await fail(
+                self.deps,
+                self.meta,
+                record,
+                key=self.key,
+                ledger_key=self.key,
+                source=SOURCE,
+                stage="create",
+                attempts=self.attempt,
+                code=code,
+                cause=exc,
+                external_reference_id=self.command.referral.externalReferenceId,
+            )
             raise DeadLetterRequested(
                 f"gave up after {self.attempt} attempts ({code})",
                 Outcome(kind="failed", key=self.key, error_code=code, attempt=self.attempt),
@@ -288,35 +305,6 @@ class _Create:
             )
         )
 
-    async def _give_up(self, record: Record | None, exc: BaseException, code: str) -> None:
-        deps = self.deps
-        event = ReferralFailedEvent(
-            id=event_id(REFERRAL_FAILED, f"{self.key}/{self.meta.original_message_id}"),
-            source=SOURCE,
-            time=now(),
-            subject=self.key,
-            data=ReferralFailedData(
-                idempotencyKey=self.key,
-                externalReferenceId=self.command.referral.externalReferenceId,
-                messageId=self.meta.original_message_id,
-                stage="create",
-                attempts=self.attempt,
-                errorCode=code,
-                httpStatus=getattr(exc, "status", None),
-                partnerRequestId=getattr(exc, "request_id", None),
-            ),
-        )
-        # Event first: if we die before the ledger says "failed", a redelivery repeats both and
-        # the repeated event has the same id (dropped by duplicate detection).
-        await deps.publisher.publish(
-            to_outbound(
-                event, correlation_id=self.meta.correlation_id, traceparent=self.meta.traceparent
-            )
-        )
-        if record is not None:
-            with suppress(LedgerConflict):  # taken over meanwhile: the new holder decides
-                await deps.ledger.fail(record, error_code=code)
-
 
 MAX_WAITS: Final = 20  # reschedules while another delivery holds the key, before it counts
 
@@ -326,38 +314,3 @@ def _int(properties: Any, name: str) -> int:
         return int((properties or {}).get(name, 0))
     except (TypeError, ValueError):
         return 0
-
-
-async def _reject(
-    deps: HandlerDeps,
-    meta: MessageMeta,
-    key: str,
-    stage: str,
-    errors: tuple[FieldError, ...] | list[FieldError],
-    refused: PermanentError | None = None,
-) -> Outcome:
-    lineage = meta.original_message_id
-    event = ReferralRejectedEvent(
-        id=event_id(REFERRAL_REJECTED, f"{key}/{lineage}"),
-        source=SOURCE,
-        time=now(),
-        subject=key,
-        data=ReferralRejectedData(
-            idempotencyKey=key,
-            messageId=lineage,
-            stage="validation" if stage == "validation" else "create",
-            errors=list(errors),
-            httpStatus=refused.status if refused else None,
-            partnerRequestId=refused.request_id if refused else None,
-        ),
-    )
-    await deps.publisher.publish(
-        to_outbound(event, correlation_id=meta.correlation_id, traceparent=meta.traceparent)
-    )
-    return Outcome(
-        kind="rejected",
-        key=key,
-        errors=tuple(errors),
-        error_code=errors[0].code if errors else None,
-        attempt=meta.attempt + meta.delivery_count,
-    )
