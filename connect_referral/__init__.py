@@ -4,7 +4,6 @@ Logic: shared.handlers.connect."""
 import azure.functions as func
 
 from shared import names
-from shared.invocation import run_connect
 
 bp = func.Blueprint()
 
@@ -17,4 +16,8 @@ bp = func.Blueprint()
     connection=names.SERVICE_BUS_CONNECTION,
 )
 async def connect_referral(msg: func.ServiceBusMessage) -> None:
+    # On the first message, not when the worker indexes the app: pydantic and our models cost
+    # more to import than azure.functions itself (cold start, bench/coldstart.py).
+    from shared.invocation import run_connect
+
     await run_connect(msg)
