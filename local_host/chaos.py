@@ -103,6 +103,7 @@ class ChaosReport:
     connected: int
     rejected: int
     failed: int
+    failed_with_referral: int  # of `failed`: a referral exists in the sandbox all the same
     dead_lettered: int
     duplicates_in_api: int
     lost: int
@@ -334,6 +335,8 @@ def account(inputs: list[Input], events: list[dict[str, Any]], stats: dict[str, 
                 trouble("unaccounted", item, f"failed after succeeding: {dict(types)}")
             else:
                 counts["failed"] += 1
+                if ours:  # told "failed" although Partner Center holds the referral
+                    counts["failed_with_referral"] += 1
         elif not created:
             trouble("lost", item, f"no final event (sandbox holds {ours})")
         elif len({e["data"]["referralId"] for e in created}) != 1 or ours != 1:
@@ -359,6 +362,7 @@ def account(inputs: list[Input], events: list[dict[str, Any]], stats: dict[str, 
         "connected": counts["connected"],
         "rejected": counts["rejected"],
         "failed": counts["failed"],
+        "failed_with_referral": counts["failed_with_referral"],
         "duplicates_in_api": duplicates,
         "lost": counts["lost"],
         "unaccounted": counts["unaccounted"],
