@@ -65,8 +65,10 @@ from shared.partner_api.errors import (
     UnexpectedResponse,
 )
 from shared.partner_api.retry import RetryPolicy
+from shared.partner_api.transport import SpreadTransport
 from shared.partner_api.wire import parse_error_body, parse_retry_after
 from shared.settings import Settings
+from shared.telemetry import hooks as telemetry
 
 REFERRALS_PATH: Final = "/v1.0/engagements/referrals"
 USER_AGENT: Final = f"referral-relay/{__version__} httpx/{httpx.__version__}"
@@ -86,7 +88,9 @@ def create_http_client(
     """The worker's one shared `httpx.AsyncClient` for the Partner API."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-        transport=transport,
+        # Not httpx's default transport: one large httpcore pool costs more CPU than the rest of
+        # a request at our concurrency (see shared/partner_api/transport.py).
+        transport=transport or SpreadTransport(),
         follow_redirects=False,  # a redirect would carry our bearer token somewhere else
     )
 
@@ -114,6 +118,7 @@ class PartnerApiClient:
         wall_clock: Callable[[], float] = time.time,  # for HTTP-date Retry-After
     ) -> None:
         self._http = http
+        telemetry.http_client_created(http)  # CLIENT spans per request, when telemetry is on
         self._tokens = tokens
         self._base = base_url.rstrip("/")
         self._collection = self._base + REFERRALS_PATH
@@ -339,6 +344,7 @@ class PartnerApiClient:
         ) as exc:
             # from None: httpx's message names the URL, which may hold a filter value.
             raise self._transport_error(operation, client_request_id, exc) from None
+        telemetry.partner_response(operation, response.status_code, self._request_id(response))
         level = logging.DEBUG if response.status_code < 400 else logging.INFO
         logger.log(
             level,
@@ -373,6 +379,9 @@ class PartnerApiClient:
         # Ambiguous unless the request provably never left: no connection, or none from the pool.
         not_sent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError)
         kind = RequestTimedOut if isinstance(exc, httpx.TimeoutException) else NetworkError
+        telemetry.partner_response(
+            operation, "timeout" if kind is RequestTimedOut else "network", None
+        )
         logger.info(
             "Partner API %s: %s",
             operation,
@@ -434,6 +443,7 @@ class PartnerApiClient:
             raise self._unexpected(response, operation, "the body is not JSON") from None
 
     def _validate(self, item: object, response: httpx.Response, operation: str) -> Referral:
+        telemetry.partner_referral(item)  # its contacts join the PII safety net's registry
         try:
             return Referral.model_validate(item)
         except ValidationError as exc:
