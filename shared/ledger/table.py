@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from shared.settings import Settings
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("referral_relay.ledger")  # under our root: scrubbed and exported
 
 
 def row_key(key: str) -> str:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 CLOUDEVENTS_CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("referral_relay.publisher")  # under our root: scrubbed and exported
 
 
 class Sender(Protocol):
