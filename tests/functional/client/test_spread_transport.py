@@ -19,6 +19,7 @@ from partner_sandbox.app import SandboxApp
 from partner_sandbox.config import Latency
 from partner_sandbox.faults import Fault
 from partner_sandbox.server import ReadyInfo, serving
+from shared.partner_api.client import create_http_client
 from shared.partner_api.transport import SpreadTransport
 
 REFERRALS = "/v1.0/engagements/referrals"
@@ -105,3 +106,11 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
 def test_pool_sizes_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         SpreadTransport(pools=0)
+
+
+async def test_the_worker_client_is_built_on_it() -> None:
+    client = create_http_client(connect_timeout=1, read_timeout=1)
+    try:
+        assert isinstance(client._transport, SpreadTransport)
+    finally:
+        await client.aclose()
