@@ -1,7 +1,7 @@
 """Pipeline throughput against the latency-bound limit and against a bare httpx client.
 
     python bench/pipeline.py [--events N] [--latency-ms L] [--concurrency C]
-                             [--shared-ratio R] [--seed S] [--json]
+                             [--shared-ratio R] [--seed S] [--telemetry] [--json]
 
 The sandbox runs in its own process (`python -m partner_sandbox --latency-ms L`, uvicorn on
 loopback), so its CPU is not counted as ours and it has a core of its own. This process then
@@ -10,10 +10,12 @@ runs, one after the other in the same run, against the same sandbox:
 1. **bare**: a plain `httpx.AsyncClient` (one pool of C keep-alive connections), C tasks, each
    making the sequence of API calls one referral needs — POST ours; for a Shared referral also
    GET it, list its engagement and POST Microsoft's — with the sandbox's bearer token.
-2. **pipeline**: N referrals published to the local host's `referral-requests` queue and run by
-   the real functions of `function_app` (envelope, validation, ledger, Partner API client with
-   the msal token provider, events, the connect function), with C invocation slots shared by
-   both functions, so that at most C API calls are in flight, as in the bare run.
+2. **pipeline**: N referrals through the local host's `referral-requests` queue and the real
+   functions of `function_app` (envelope, validation, ledger, Partner API client with the msal
+   token provider, events, the connect function), with C invocation slots shared by both
+   functions, so that at most C API calls are in flight, as in the bare run. A steady publisher
+   keeps 4 x C inputs queued or in flight (one more per finished input), as a CRM feeding the
+   queue would, instead of N messages up front.
 
 Each phase starts with an untimed warm-up (imports, pydantic validators, connections), then
 times N referrals. Figures (one JSON line with `--json`):
@@ -25,24 +27,28 @@ times N referrals. Figures (one JSON line with `--json`):
 * `token_requests`: token endpoint requests over the whole run (cold cache, C callers: 1).
 * `rss_mb_start` (after the warm-up) / `rss_mb_end`; with N ≥ 4000 also `rss_mb_at_2000` and
   `rss_growth_from_2000` (RSS after 2,000 referrals vs the end).
+* `--telemetry`: OpenTelemetry on (the local SDK pipeline: real spans, logs and metrics, no
+  exporter), to see what tracing costs per referral.
 
 The local host's in-memory stand-ins for Azure services (the ledger rows of finished
-referrals, the events kept by the publisher and the `outcomes` subscription, the invocation log)
-are trimmed as the run goes: in Azure that state lives in Table Storage and Service Bus, not in
-the worker, and keeping it would make the RSS figure measure the harness.
+referrals, the events kept by the publisher and the `outcomes` subscription, the invocation log
+and the broker's duplicate-detection ids) are trimmed as the run goes: in Azure that state lives
+in Table Storage and Service Bus, not in the worker, and keeping it would make the RSS figure
+measure the harness.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
+import itertools
 import json
 import os
 import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +76,7 @@ API_ROUTES = ("create", "list", "get", "update", "replace")
 MICROSOFT_TARGET = {"type": "BusinessProfileLocation", "id": "msft"}
 COPIED = ("name", "customerProfile", "consent", "details", "team", "qualification")
 MB = 1024 * 1024
+BACKLOG_PER_SLOT = 4
 
 
 # ---- the sandbox process -------------------------------------------------------------------
@@ -94,24 +101,26 @@ def token_requests(stats: dict[str, Any]) -> int:
 # ---- inputs --------------------------------------------------------------------------------
 
 
-def make_bodies(prefix: str, count: int, shared_ratio: float, seed: int) -> list[bytes]:
+def make_bodies(prefix: str, count: int, shared_ratio: float, seed: int) -> Iterator[bytes]:
     """`count` valid create bodies, each with its own externalReferenceId; a seeded share of
-    them Shared (co-sell: our referral plus Microsoft's), the rest Independent."""
+    them Shared (co-sell: our referral plus Microsoft's), the rest Independent. Made on demand
+    from two serialized templates, so the harness neither holds N bodies nor spends CPU on them
+    in the timed phase."""
     example = json.loads(EXAMPLE.read_text())
+    templates = {}
+    for kind in ("Shared", "Independent"):
+        example.update(type=kind, externalReferenceId="@KEY@")
+        templates[kind] = json.dumps(example).encode()
     rng = random.Random(seed)
-    bodies = []
     for i in range(count):
-        body = copy.deepcopy(example)
-        body["externalReferenceId"] = f"{prefix}-{i:06d}"
-        body["type"] = "Shared" if rng.random() < shared_ratio else "Independent"
-        bodies.append(json.dumps(body).encode())
-    return bodies
+        kind = "Shared" if rng.random() < shared_ratio else "Independent"
+        yield templates[kind].replace(b"@KEY@", f"{prefix}-{i:06d}".encode())
 
 
 # ---- phase 1: the bare client --------------------------------------------------------------
 
 
-async def bare_httpx(url: str, token: str, bodies: list[bytes], concurrency: int) -> float:
+async def bare_httpx(url: str, token: str, bodies: Iterator[bytes], concurrency: int) -> float:
     """Seconds for C tasks on one plain AsyncClient to make the API calls of `bodies`."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -134,10 +143,8 @@ async def bare_httpx(url: str, token: str, bodies: list[bytes], concurrency: int
             microsoft.update(type="Shared", engagementId=engagement, target=[MICROSOFT_TARGET])
             await _ok(await client.post(COLLECTION, json=microsoft))
 
-        queue = iter(bodies)
-
         async def worker() -> None:
-            for body in queue:
+            for body in bodies:
                 await one(body)
 
         started = time.perf_counter()
@@ -164,6 +171,7 @@ class Progress:
     by_outcome: Counter[str] | None = None
     rss_at: dict[int, float] | None = None
     trim_every: int = 500
+    feed: Iterator[bytes] | None = None  # the next inputs: one published per finished one
 
     def __post_init__(self) -> None:
         self.by_outcome = Counter()
@@ -190,6 +198,8 @@ class Progress:
             self._forget(self.stack, outcome)
             if self.finished % self.trim_every == 0:
                 self._trim(self.stack)
+            if self.feed is not None and (body := next(self.feed, None)) is not None:
+                self.stack.publish(body)
         if self.finished == 2000:
             self.rss_at[2000] = rss_mb()
 
@@ -210,6 +220,10 @@ class Progress:
         )
         while (message := outcomes_sub.receive()) is not None:  # what the CRM would read
             outcomes_sub.complete(message)
+        # Service Bus forgets MessageIds after its duplicate detection window; the in-memory
+        # broker keeps them for its life (no input is published twice here).
+        for seen in stack.broker._seen.values():
+            seen.clear()
 
 
 class TrimmedLedger(InMemoryLedger):
@@ -225,7 +239,7 @@ def rss_mb() -> float:
 
 
 async def pipeline(
-    partner: PartnerConnection, bodies: list[bytes], warmup: list[bytes], concurrency: int
+    partner: PartnerConnection, bodies: Iterator[bytes], warmup: Iterator[bytes], concurrency: int
 ) -> dict[str, Any]:
     progress = Progress()
     unsubscribe = outcomes.subscribe(progress.observe)
@@ -247,7 +261,9 @@ async def pipeline(
             before = await sandbox_stats(partner.http, _admin(partner))
             cpu_before = time.process_time()
             started = time.perf_counter()
-            for body in bodies:
+            # A steady publisher: BACKLOG inputs queued or in flight, one more per finished one.
+            progress.feed = bodies
+            for body in itertools.islice(bodies, BACKLOG_PER_SLOT * concurrency):
                 stack.publish(body)
             finished = await stack.drain(limit_seconds=3600)
             seconds = time.perf_counter() - started
@@ -281,7 +297,13 @@ def _admin(partner: PartnerConnection) -> str:
 
 
 async def measure_async(
-    ready: dict[str, str], events: int, latency_ms: float, concurrency: int, ratio: float, seed: int
+    ready: dict[str, str],
+    events: int,
+    latency_ms: float,
+    concurrency: int,
+    ratio: float,
+    seed: int,
+    telemetry: bool = False,
 ) -> dict[str, Any]:
     warm = max(2 * concurrency, events // 20)
     bare_seconds = await bare_httpx(
@@ -290,6 +312,10 @@ async def measure_async(
     bare_seconds = await bare_httpx(
         ready["url"], ready["token"], make_bodies("bare", events, ratio, seed), concurrency
     )
+    if telemetry:  # real spans, logs and metrics, exported nowhere: their CPU is what counts
+        from shared.telemetry import setup
+
+        setup.install_local()
     partner = await connect_sandbox(
         SandboxEndpoints(url=ready["url"], authority=ready["authority"], admin=ready["admin"])
     )
@@ -306,7 +332,8 @@ async def measure_async(
         raise SystemExit(f"the pipeline did not finish every input: {run}")
     seconds = run["seconds"]
     calls_per_referral = run["api_calls"] / events
-    limit = concurrency / (calls_per_referral * latency_ms / 1000.0)
+    # No latency: no latency bound (the figures then show the CPU-bound rate).
+    limit = concurrency / (calls_per_referral * latency_ms / 1000.0) if latency_ms > 0 else None
     rate = events / seconds
     bare_rate = events / bare_seconds
     result: dict[str, Any] = {
@@ -315,8 +342,8 @@ async def measure_async(
         "referrals_per_s": round(rate, 1),
         "api_calls": run["api_calls"],
         "api_calls_per_referral": round(calls_per_referral, 3),
-        "limit_referrals_per_s": round(limit, 1),
-        "ratio_to_limit": round(rate / limit, 3),
+        "limit_referrals_per_s": round(limit, 1) if limit else None,
+        "ratio_to_limit": round(rate / limit, 3) if limit else None,
         "bare_httpx_referrals_per_s": round(bare_rate, 1),
         "ratio_to_bare_httpx": round(rate / bare_rate, 3),
         "cpu_us_per_referral": round(run["cpu"] / events * 1e6, 1),
@@ -328,6 +355,7 @@ async def measure_async(
         "latency_ms": latency_ms,
         "concurrency": concurrency,
         "shared_ratio": ratio,
+        "telemetry": telemetry,
         "cpus": os.cpu_count(),
     }
     if 2000 in run["rss_at"] and events >= 4000:
@@ -338,11 +366,18 @@ async def measure_async(
 
 
 def measure(
-    events: int, latency_ms: float, concurrency: int, ratio: float, seed: int
+    events: int,
+    latency_ms: float,
+    concurrency: int,
+    ratio: float,
+    seed: int,
+    telemetry: bool = False,
 ) -> dict[str, Any]:
     process, ready = start_sandbox_process("--latency-ms", f"{latency_ms:g}", "--seed", str(seed))
     try:
-        return asyncio.run(measure_async(ready, events, latency_ms, concurrency, ratio, seed))
+        return asyncio.run(
+            measure_async(ready, events, latency_ms, concurrency, ratio, seed, telemetry)
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -355,9 +390,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--shared-ratio", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--telemetry", action="store_true", help="OpenTelemetry on (local SDK, no exporter)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
-    result = measure(args.events, args.latency_ms, args.concurrency, args.shared_ratio, args.seed)
+    result = measure(
+        args.events,
+        args.latency_ms,
+        args.concurrency,
+        args.shared_ratio,
+        args.seed,
+        args.telemetry,
+    )
     if args.json:
         print(json.dumps(result))
         return
