@@ -268,8 +268,8 @@ async def pipeline(
             finished = await stack.drain(limit_seconds=3600)
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu_before
+            rss_end = rss_mb()  # before the stats: they list every referral the sandbox holds
             after = await sandbox_stats(partner.http, _admin(partner))
-            rss_end = rss_mb()
             dead = stack.dead_letters()
     finally:
         unsubscribe()
