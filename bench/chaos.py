@@ -2,6 +2,8 @@
 steps, resends and invalid messages — then every input accounted for (local_host/chaos.py).
 
     python bench/chaos.py [--events N] [--seed S] [--json]
+                          [--fault-rate F] [--crash-rate P] [--duplicate-rate D]
+                          [--retry-budget SECONDS] [--max-attempts K]
 
 Prints `inputs`, `created`, `connected`, `rejected`, `failed`, `dead_lettered`,
 `duplicates_in_api`, `lost` and `unaccounted` (plus crashes and faults injected, API requests
@@ -29,10 +31,27 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print one JSON line")
+    defaults = ChaosConfig()
+    parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate)
+    parser.add_argument("--crash-rate", type=float, default=defaults.crash_rate)
+    parser.add_argument("--duplicate-rate", type=float, default=defaults.duplicate_rate)
+    parser.add_argument(
+        "--retry-budget", type=float, default=defaults.retry_budget_seconds, metavar="SECONDS"
+    )
+    parser.add_argument("--max-attempts", type=int, default=defaults.max_attempts)
     args = parser.parse_args()
     # The injected faults and crashes log warnings and errors by design; the report says it all.
     logging.getLogger("referral_relay").setLevel(logging.CRITICAL)
-    report = run(ChaosConfig(events=args.events, seed=args.seed)).to_json()
+    config = ChaosConfig(
+        events=args.events,
+        seed=args.seed,
+        fault_rate=args.fault_rate,
+        crash_rate=args.crash_rate,
+        duplicate_rate=args.duplicate_rate,
+        retry_budget_seconds=args.retry_budget,
+        max_attempts=args.max_attempts,
+    )
+    report = run(config).to_json()
     if args.json:
         print(json.dumps(report))
     else:
