@@ -113,7 +113,7 @@ class ChaosReport:
     api_requests: int
     seconds: float
     finished: bool
-    problems: list[str]  # the first few inputs that were lost or unaccounted, and why
+    problems: list[str]  # the first few inputs lost, unaccounted or failed_with_referral, and why
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -297,10 +297,13 @@ def account(inputs: list[Input], events: list[dict[str, Any]], stats: dict[str, 
     problems: list[str] = []
     known_keys: set[str] = set()
 
+    def note(why: str, item: Input) -> None:
+        if len(problems) < 20:
+            problems.append(f"input {item.index} ({item.kind}): {why}")
+
     def trouble(kind: str, item: Input, why: str) -> None:
         counts[kind] += 1
-        if len(problems) < 20:
-            problems.append(f"{kind}: input {item.index} ({item.kind}): {why}")
+        note(f"{kind}: {why}", item)
 
     for item in inputs:
         if item.kind == "invalid":
@@ -335,8 +338,14 @@ def account(inputs: list[Input], events: list[dict[str, Any]], stats: dict[str, 
                 trouble("unaccounted", item, f"failed after succeeding: {dict(types)}")
             else:
                 counts["failed"] += 1
-                if ours:  # told "failed" although Partner Center holds the referral
+                # Told "failed" although Partner Center holds what was asked for: our referral
+                # (failed creating) or Microsoft's (failed connecting).
+                engagement = created[0]["data"]["engagementId"] if created else None
+                exists = microsoft_by_engagement.get(engagement, 0) if engagement else ours
+                if exists:
                     counts["failed_with_referral"] += 1
+                    stage = failed[0]["data"].get("stage")
+                    note(f"failed at {stage}, but the referral exists", item)
         elif not created:
             trouble("lost", item, f"no final event (sandbox holds {ours})")
         elif len({e["data"]["referralId"] for e in created}) != 1 or ours != 1:

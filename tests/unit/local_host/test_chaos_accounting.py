@@ -63,3 +63,17 @@ def test_an_invalid_input_must_be_rejected_with_errors_only() -> None:
     assert account([invalid], [created], _stats({"k": 1}))["unaccounted"] == 1
     no_errors = _event(names.REFERRAL_REJECTED, idempotencyKey="k", messageId="m0", errors=[])
     assert account([invalid], [no_errors], _stats({}))["unaccounted"] == 1
+
+
+def test_a_failure_is_flagged_when_partner_center_holds_the_referral_anyway() -> None:
+    independent = Input(0, "Independent", b"{}", "k", message_ids=["m0"])
+    failed = _event(names.REFERRAL_FAILED, idempotencyKey="k", stage="create")
+    result = account([independent], [failed], _stats({"k": 1}))
+    assert (result["failed"], result["failed_with_referral"]) == (1, 1)
+    # A Shared input that failed connecting: our referral exists by design, Microsoft's not.
+    created = _event(names.REFERRAL_CREATED, idempotencyKey="k", referralId="r", engagementId="e")
+    connect_failed = _event(names.REFERRAL_FAILED, idempotencyKey="k", stage="connect")
+    result = account([_shared(0, "k")], [created, connect_failed], _stats({"k": 1}))
+    assert (result["failed"], result["failed_with_referral"]) == (1, 0)
+    result = account([_shared(0, "k")], [created, connect_failed], _stats({"k": 1}, {"e": 1}))
+    assert (result["failed"], result["failed_with_referral"]) == (1, 1)
