@@ -67,14 +67,10 @@ class PartnerConnection:
         await self.http.aclose()
 
 
-def _http_client(connect_timeout: float = 5.0, read_timeout: float = 30.0) -> httpx.AsyncClient:
-    return create_http_client(connect_timeout=connect_timeout, read_timeout=read_timeout)
-
-
 async def connect_sandbox(endpoints: SandboxEndpoints, *, user: str = "admin") -> PartnerConnection:
     """Sign in to a running sandbox (its admin API hands out a refresh token, as a completed
     `referral-relay login` would) and build the production client stack against it."""
-    http = _http_client()
+    http = create_http_client(connect_timeout=5.0, read_timeout=30.0)
     response = await http.post(
         f"{endpoints.admin}/tokens", json={"user": user, "clientId": SANDBOX_CLIENT_ID}
     )
@@ -110,7 +106,10 @@ async def sandbox_partner(config: SandboxConfig | None = None) -> AsyncIterator[
 @asynccontextmanager
 async def live_partner(settings: Settings) -> AsyncIterator[PartnerConnection]:
     """The real Partner Center, with the token provider and store the settings name."""
-    http = _http_client(settings.http_connect_timeout_seconds, settings.http_read_timeout_seconds)
+    http = create_http_client(
+        connect_timeout=settings.http_connect_timeout_seconds,
+        read_timeout=settings.http_read_timeout_seconds,
+    )
     tokens = SamTokenProvider.from_settings(settings)
     api = PartnerApiClient.from_settings(settings, tokens, http=http)
     try:

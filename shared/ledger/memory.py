@@ -7,7 +7,7 @@ import dataclasses
 import itertools
 
 from shared.ledger import rules
-from shared.ledger.port import ClaimResult, LedgerConflict, Record, Scope
+from shared.ledger.port import Claimed, ClaimResult, LedgerConflict, Record, Scope
 
 
 class InMemoryLedger:
@@ -23,10 +23,10 @@ class InMemoryLedger:
             existing = self._records.get((scope, key))
             if existing is None:
                 record = rules.new_claim(scope, key, owner=owner, lineage=lineage, ttl=ttl, now=now)
-                return rules.claimed(self._store(record))
+                return Claimed(self._store(record))
             decision = rules.decide(existing, owner=owner, lineage=lineage, ttl=ttl, now=now)
             if isinstance(decision, Record):
-                return rules.claimed(self._store(decision))
+                return Claimed(self._store(decision))
             return decision
 
     async def mark_posted(self, record: Record) -> Record:

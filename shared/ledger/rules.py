@@ -8,7 +8,6 @@ from shared.ledger.port import (
     AlreadyCompleted,
     AlreadyFailed,
     Busy,
-    Claimed,
     ClaimResult,
     Record,
     Scope,
@@ -50,10 +49,6 @@ def decide(
         claims=existing.claims + 1,
         error_code=None,
     )
-
-
-def claimed(record: Record) -> Claimed:
-    return Claimed(record)
 
 
 def completed(

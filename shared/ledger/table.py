@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.ledger import rules
-from shared.ledger.port import Busy, ClaimResult, LedgerConflict, Record, Scope, State
+from shared.ledger.port import Busy, Claimed, ClaimResult, LedgerConflict, Record, Scope, State
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -130,7 +130,7 @@ class TableLedger:
         except ResourceExistsError:
             pass
         else:
-            return rules.claimed(dataclasses.replace(record, etag=_etag(written)))
+            return Claimed(dataclasses.replace(record, etag=_etag(written)))
         existing = await self._read(scope, key)
         if existing is None:
             return Busy(None)  # gone between our insert and read (nothing deletes): retry later
@@ -138,7 +138,7 @@ class TableLedger:
         if not isinstance(decision, Record):
             return decision
         try:
-            return rules.claimed(await self._replace(decision, if_etag=existing.etag))
+            return Claimed(await self._replace(decision, if_etag=existing.etag))
         except LedgerConflict:
             return Busy(None)  # another worker took it over between our read and write
 
