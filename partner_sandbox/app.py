@@ -8,11 +8,16 @@ must happen before any route runs or after it answers:
 2. ask the fault injector (faultable routes only) for latency and a fault,
 3. add `request-id` and the echoed `client-request-id` to the response headers,
 4. count the outcome (status code, or `drop`/`hang`/`lost`) per route.
+
+Latency is the time from the request's arrival to its answer (or its drop), as a client sees a
+real service's: the sandbox does the request's work at once and holds the answer until the
+latency has passed, so its own processing time is inside the latency rather than added to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -76,8 +81,9 @@ class Sandbox:
         self.faults = FaultInjector(config)
         self.connections = Connections()
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        # How injected latency waits; tests swap in a recorder instead of measuring time.
+        # How injected latency waits and is measured; tests swap in a recorder and a fixed clock.
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.clock: Callable[[], float] = time.monotonic
 
     def token(self, user: str = "admin", *, lifetime_s: int | None = None) -> str:
         """A bearer token for a configured user (alias `admin`, `user`, `norole`, an oid or upn)."""
@@ -158,21 +164,35 @@ class SandboxApp(Starlette):
 
         faultable = route in API_ROUTES or (route in TOKEN_ROUTES and sandbox.faults.token_endpoint)
         decision = sandbox.faults.decide(route) if faultable and route else None
+        due = sandbox.clock() + decision.delay_s if decision and decision.delay_s else None
+
+        async def until_due() -> None:
+            nonlocal due
+            if due is not None:
+                left, due = due - sandbox.clock(), None
+                if left > 0:
+                    await sandbox.sleep(left)
+
+        async def send_when_due(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await until_due()
+            await send_with_ids(message)
+
         outcome: str | None = None
         try:
-            if decision is not None and decision.delay_s:
-                await sandbox.sleep(decision.delay_s)
             fault = decision.fault if decision is not None else None
             if fault is None:
-                await super().__call__(scope, receive, send_with_ids)
+                await super().__call__(scope, receive, send_when_due)
             elif fault in (Fault.THROTTLE, Fault.ERROR, Fault.UNAVAILABLE):
                 response = self._fault_response(fault, route in TOKEN_ROUTES, scope)
-                await response(scope, receive, send_with_ids)
+                await response(scope, receive, send_when_due)
             elif fault is Fault.DROP:
                 outcome = fault.value
+                await until_due()
                 await sandbox.connections.drop(scope)
             elif fault is Fault.HANG:
                 outcome = fault.value
+                await until_due()
                 if not await hold_until_disconnect(receive, sandbox.config.hang_s):
                     await sandbox.connections.drop(scope)
             else:  # LOST: the request takes effect, the answer never arrives
@@ -182,6 +202,7 @@ class SandboxApp(Starlette):
                     return None
 
                 await super().__call__(scope, receive, swallow)
+                await until_due()
                 await sandbox.connections.drop(scope)
         finally:
             if route is not None:

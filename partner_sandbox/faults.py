@@ -149,8 +149,10 @@ class Connections:
 
     def __init__(self) -> None:
         self._by_client: dict[tuple[str, int], asyncio.BaseTransport] = {}
+        self._served = False  # True once a server has registered a connection
 
     def add(self, client: tuple[str, int] | None, transport: asyncio.BaseTransport) -> None:
+        self._served = True
         if client is not None:
             self._by_client[client] = transport
 
@@ -163,6 +165,8 @@ class Connections:
         client = scope.get("client")
         transport = self._by_client.get((client[0], client[1])) if client else None
         if transport is None:
+            if self._served:
+                return  # the client hung up first (a hang outlived its timeout): nothing to drop
             raise ConnectionDropped
         transport.abort()  # type: ignore[attr-defined]
         # Let the server see the loss before the app returns, so it does not try to answer.

@@ -187,6 +187,7 @@ async def test_latency_is_per_route_fixed_plus_seeded_jitter(
         slept.append(seconds)
 
     app.sandbox.sleep = record
+    app.sandbox.clock = lambda: 1000.0  # the work takes no time: the whole latency is slept
     app.sandbox.faults.configure(latency={"create": Latency(50, 10), "*": Latency(5)})
 
     await create(admin)
@@ -194,7 +195,32 @@ async def test_latency_is_per_route_fixed_plus_seeded_jitter(
 
     assert len(slept) == 2
     assert 0.050 <= slept[0] < 0.060
-    assert slept[1] == 0.005
+    assert slept[1] == pytest.approx(0.005)
+
+
+async def test_latency_counts_from_arrival_so_the_sandboxs_own_work_is_inside_it(
+    app: SandboxApp, admin: httpx.AsyncClient
+) -> None:
+    slept: list[float] = []
+    stored_when_waiting: list[int] = []
+    now = [1000.0]
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+        stored_when_waiting.append(app.sandbox.stats()["referrals"]["stored"])
+
+    def clock() -> float:
+        now[0] += 0.004  # every reading of the clock is 4 ms of the sandbox's work later
+        return now[0]
+
+    app.sandbox.sleep = record
+    app.sandbox.clock = clock
+    app.sandbox.faults.configure(latency={"*": Latency(20)})
+
+    await create(admin)
+
+    assert stored_when_waiting == [1]  # the work is done first, then the answer waits
+    assert slept == [pytest.approx(0.016)]  # 20 ms from arrival, less the 4 ms already spent
 
 
 async def test_token_endpoint_is_not_faulted_unless_asked(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
 
 from partner_sandbox.config import FaultSpec, Latency, SandboxConfig
-from partner_sandbox.faults import Fault, FaultInjector
+from partner_sandbox.faults import ConnectionDropped, Connections, Fault, FaultInjector
 
 SPEC = FaultSpec(throttle=0.1, error=0.05, unavailable=0.05, drop=0.02, hang=0.02, lost=0.06)
 
@@ -102,3 +103,27 @@ def test_configure_and_reset() -> None:
     assert draws(injector, 50) == first  # reset restarts the sequence of the current seed
     assert injector.token_endpoint
     assert injector.describe()["seed"] == 80
+
+
+class Transport(asyncio.BaseTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_a_drop_aborts_the_connection_or_says_there_is_none() -> None:
+    in_process = Connections()  # no server registered any connection: no socket to close
+    with pytest.raises(ConnectionDropped):
+        await in_process.drop({"client": ("127.0.0.1", 5000)})
+
+    served = Connections()
+    transport = Transport()
+    served.add(("127.0.0.1", 5000), transport)
+    await served.drop({"client": ("127.0.0.1", 5000)})
+    assert transport.aborted
+
+    served.discard(("127.0.0.1", 5000))  # the client hung up first, as after a hang's timeout
+    await served.drop({"client": ("127.0.0.1", 5000)})  # nothing left to drop: no error
