@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# Heavy at import and not needed to index two Service Bus triggers; the cold-start test forbids
+# them (and our model modules) at `import function_app`.
 HEAVY = (
     "pydantic",
     "pydantic_settings",
