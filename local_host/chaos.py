@@ -334,18 +334,22 @@ def account(inputs: list[Input], events: list[dict[str, Any]], stats: dict[str, 
             trouble("unaccounted", item, f"a valid input was rejected: {dict(types)}")
         elif failed:
             # Gave up: allowed, but never after telling the CRM it was connected.
+            # Told "failed" although Partner Center holds what was asked for: our referral
+            # (failed creating) or Microsoft's (failed connecting). Allowed only with the
+            # event's warning that it may exist; without it the CRM is misled.
+            engagement = created[0]["data"]["engagementId"] if created else None
+            exists = microsoft_by_engagement.get(engagement, 0) if engagement else ours
+            warned = all(e["data"].get("referralMayExist") for e in failed)
+            stage = failed[0]["data"].get("stage")
             if connected or (created and item.kind == "Independent"):
                 trouble("unaccounted", item, f"failed after succeeding: {dict(types)}")
+            elif exists and not warned:
+                trouble("unaccounted", item, f"failed at {stage} without referralMayExist")
             else:
                 counts["failed"] += 1
-                # Told "failed" although Partner Center holds what was asked for: our referral
-                # (failed creating) or Microsoft's (failed connecting).
-                engagement = created[0]["data"]["engagementId"] if created else None
-                exists = microsoft_by_engagement.get(engagement, 0) if engagement else ours
                 if exists:
                     counts["failed_with_referral"] += 1
-                    stage = failed[0]["data"].get("stage")
-                    note(f"failed at {stage}, but the referral exists", item)
+                    note(f"failed at {stage}, but the referral exists (flagged)", item)
         elif not created:
             trouble("lost", item, f"no final event (sandbox holds {ours})")
         elif len({e["data"]["referralId"] for e in created}) != 1 or ours != 1:

@@ -78,6 +78,16 @@ class ReferralFailedData(_Data):
     errorCode: str = Field(description="Last transient error, e.g. 'throttled', 'unavailable'")
     httpStatus: int | None = None
     partnerRequestId: str | None = None
+    referralMayExist: bool = Field(
+        default=False,
+        description=(
+            "True when the relay may have sent a POST for this referral (the connected "
+            "Microsoft referral when stage is 'connect') and found no result afterwards: "
+            "Partner Center may hold it. Do not create it by hand: replay the dead-lettered "
+            "message with `referral-relay dlq replay --as-new`, which looks it up before "
+            "posting again. False: no POST was attempted while handling this message."
+        ),
+    )
 
 
 DataT = TypeVar("DataT", bound=_Data)

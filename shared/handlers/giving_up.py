@@ -93,6 +93,9 @@ async def fail(
             errorCode=code,
             httpStatus=getattr(cause, "status", None),
             partnerRequestId=getattr(cause, "request_id", None),
+            # A POST went out under this claim (the flag is set before each) and no attempt
+            # since has found or recorded the referral: it may exist all the same.
+            referralMayExist=record is not None and record.posted,
         ),
     )
     # Event first: if we die before the ledger says "failed", a redelivery repeats both and the

@@ -67,13 +67,23 @@ def test_an_invalid_input_must_be_rejected_with_errors_only() -> None:
 
 def test_a_failure_is_flagged_when_partner_center_holds_the_referral_anyway() -> None:
     independent = Input(0, "Independent", b"{}", "k", message_ids=["m0"])
-    failed = _event(names.REFERRAL_FAILED, idempotencyKey="k", stage="create")
+    warned = {"referralMayExist": True}
+    failed = _event(names.REFERRAL_FAILED, idempotencyKey="k", stage="create", **warned)
     result = account([independent], [failed], _stats({"k": 1}))
     assert (result["failed"], result["failed_with_referral"]) == (1, 1)
     # A Shared input that failed connecting: our referral exists by design, Microsoft's not.
     created = _event(names.REFERRAL_CREATED, idempotencyKey="k", referralId="r", engagementId="e")
-    connect_failed = _event(names.REFERRAL_FAILED, idempotencyKey="k", stage="connect")
+    connect_failed = _event(names.REFERRAL_FAILED, idempotencyKey="k", stage="connect", **warned)
     result = account([_shared(0, "k")], [created, connect_failed], _stats({"k": 1}))
     assert (result["failed"], result["failed_with_referral"]) == (1, 0)
     result = account([_shared(0, "k")], [created, connect_failed], _stats({"k": 1}, {"e": 1}))
     assert (result["failed"], result["failed_with_referral"]) == (1, 1)
+
+
+def test_a_failure_that_hides_an_existing_referral_is_unaccounted() -> None:
+    independent = Input(0, "Independent", b"{}", "k", message_ids=["m0"])
+    unwarned = _event(names.REFERRAL_FAILED, idempotencyKey="k", stage="create")
+    result = account([independent], [unwarned], _stats({"k": 1}))
+    assert (result["failed"], result["unaccounted"]) == (0, 1)
+    # Nothing in Partner Center: a failure needs no warning.
+    assert account([independent], [unwarned], _stats({}))["failed"] == 1
