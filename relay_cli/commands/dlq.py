@@ -15,9 +15,11 @@ Both entities detect duplicates by MessageId: a copy sent within
 silently, so such dead letters are held (left in place, reported) rather than lost.
 
 A message that ended in referral-failed is recorded as failed for its lineage in the ledger and
-replayed as is it dead-letters again. `--as-new` resends queue messages as a new lineage instead
-(new MessageId, reschedule counters cleared) - only for bodies with an externalReferenceId, which
-keeps the idempotency key and so the exactly-once guarantee.
+replayed as is it dead-letters again. `--as-new` resends it as a new lineage instead (new
+MessageId, reschedule counters cleared) when that keeps its idempotency key, and so the
+exactly-once guarantee: queue messages with an externalReferenceId (else the MessageId is the
+key), and every connect-referral event (connect's key is the engagement in the event's body).
+The new lineage looks the referral up before posting, so one that did get created is found.
 """
 
 from __future__ import annotations
@@ -86,9 +88,7 @@ def plan_replay(
     }
     message_id = letter.message_id
     if as_new:
-        if not entity.is_queue:
-            return Plan(letter, "skip", "--as-new applies to the queue only", None)
-        if not _has_external_reference(letter.body):
+        if entity.is_queue and not _has_external_reference(letter.body):
             why = "--as-new needs an externalReferenceId (a new MessageId would be a new key)"
             return Plan(letter, "skip", why, None)
         properties.pop(PROP_ATTEMPT, None)
@@ -216,7 +216,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             child.add_argument(
                 "--as-new",
                 action="store_true",
-                help="resend as a new lineage (queue only; needs externalReferenceId)",
+                help="resend as a new lineage (queue messages need an externalReferenceId)",
             )
         else:
             child.set_defaults(dry_run=False, as_new=False)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from local_host.broker import BrokerMessage
 from local_host.host import WorkerCrash
 from local_host.partner import PartnerConnection
 from local_host.stack import LocalStack, local_stack
+from partner_sandbox.app import Sandbox
 from partner_sandbox.faults import Fault
 from shared import names
-from shared.contracts.referral import Referral
+from shared.contracts.referral import MICROSOFT_TARGET, Referral
+from shared.partner_api.port import PartnerApi
 from tests.functional.pipeline.conftest import FAST
 
 
@@ -176,12 +179,105 @@ async def test_persistent_503_fails_and_dead_letters_after_the_configured_attemp
     (failed,) = events(stack, names.REFERRAL_FAILED)
     assert failed["data"]["attempts"] == FAST.max_attempts
     assert failed["data"]["errorCode"] in ("unavailable", "serviceNotAvailable")
+    # A 503 to a POST does not say whether it was created: the CRM is told it may exist.
+    assert failed["data"]["referralMayExist"] is True
     queue = stack.broker.entity(names.REQUESTS_QUEUE)
     (dead,) = queue.dead_letters
     assert dead.dead_letter_reason == "MaxDeliveryCountExceeded"
     assert dead.application_properties[names.PROP_ORIGINAL_MESSAGE_ID] == message_id
     assert stack.result("x", message_id).outcome == "failed"
     assert stored(partner) == []
+
+
+async def test_a_failure_before_any_post_says_the_referral_cannot_exist(
+    stack: LocalStack, partner: PartnerConnection, request_example: dict[str, Any]
+) -> None:
+    assert partner.app is not None
+    # Co-sell: ours is created, then reading it back (before any POST of Microsoft's) never works.
+    partner.app.sandbox.faults.script(Fault.UNAVAILABLE, "get", 100)
+    stack.publish(body(request_example))
+    assert await stack.drain()
+    (failed,) = events(stack, names.REFERRAL_FAILED)
+    assert failed["data"]["stage"] == "connect"
+    assert failed["data"]["referralMayExist"] is False
+    assert sum(r.targets_microsoft() for r in stored(partner)) == 0
+
+
+class LostAnswerThenOutage:
+    """The Partner API port, except that Microsoft's first POST takes effect but its answer is
+    lost, and from then on no lookup works (until the sandbox's faults are reset)."""
+
+    def __init__(self, api: PartnerApi, sandbox: Sandbox) -> None:
+        self._api = api
+        self._sandbox = sandbox
+        self._struck = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    async def create_referral(self, body: dict[str, Any], **options: Any) -> Referral:
+        if self._struck or MICROSOFT_TARGET not in body.get("target", []):
+            return await self._api.create_referral(body, **options)
+        self._struck = True
+        self._sandbox.faults.script(Fault.LOST, "create", 1)
+        try:
+            return await self._api.create_referral(body, **options)
+        finally:
+            self._sandbox.faults.script(Fault.UNAVAILABLE, "list", 100)
+
+
+async def test_a_failed_connect_replayed_as_new_finds_what_its_lost_answer_created(
+    partner: PartnerConnection, request_example: dict[str, Any]
+) -> None:
+    from relay_cli.commands.dlq import plan_replay
+    from relay_cli.operator.ports import CONNECT, DeadLetter
+
+    app = partner.app
+    assert app is not None
+    api = LostAnswerThenOutage(partner.api, app.sandbox)
+    async with local_stack(cast(PartnerApi, api), config=FAST) as stack:
+        stack.publish(body(request_example))
+        assert await stack.drain()
+        (failed,) = events(stack, names.REFERRAL_FAILED)
+        assert (failed["data"]["stage"], failed["data"]["referralMayExist"]) == ("connect", True)
+        assert sum(r.targets_microsoft() for r in stored(partner)) == 1  # it does exist
+        subscription = stack.broker.entity(
+            topic=names.EVENTS_TOPIC, subscription=names.CONNECT_SUBSCRIPTION
+        )
+        (dead,) = subscription.dead_letters
+
+        app.sandbox.faults.reset()  # the outage is over: replay the dead letter as new
+        letter = DeadLetter(
+            sequence_number=dead.sequence_number,
+            message_id=dead.message_id,
+            correlation_id=dead.correlation_id,
+            subject=dead.subject,
+            content_type=dead.content_type,
+            reason=dead.dead_letter_reason,
+            description=dead.dead_letter_description,
+            delivery_count=dead.delivery_count,
+            enqueued_time=dead.enqueued_time,
+            application_properties=dead.application_properties,
+            body=dead.body,
+        )
+        copy = plan_replay(letter, entity=CONNECT, now=stack.broker.utcnow(), as_new=True).copy
+        assert copy is not None
+        resent = BrokerMessage(
+            body=copy.body,
+            message_id=copy.message_id,
+            correlation_id=copy.correlation_id,
+            subject=copy.subject,
+            content_type=copy.content_type,
+            application_properties=dict(copy.application_properties),
+        )
+        assert stack.broker.send(names.EVENTS_TOPIC, resent)
+        assert await stack.drain()
+
+        # The new lineage looked first and found the referral the lost answer had created.
+        (connected,) = events(stack, names.REFERRAL_CONNECTED)
+        (microsoft,) = [r for r in stored(partner) if r.targets_microsoft()]
+        assert connected["data"]["connectedReferralId"] == microsoft.id
+        assert app.sandbox.stats()["requests"]["create"] == {"200": 1, "lost": 1}
 
 
 async def test_a_400_from_the_api_is_rejected_with_the_api_errors(

@@ -203,12 +203,26 @@ async def test_as_new_starts_a_new_lineage_for_keyed_messages_only() -> None:
     assert [d.message_id for d in remaining(bus)] == ["generated-1"]  # no key: left alone
 
 
-async def test_as_new_is_refused_for_the_subscription() -> None:
+async def test_as_new_gives_a_subscription_event_a_new_lineage_through_the_topic() -> None:
+    # connect's key is the engagement in the event body, so a new MessageId keeps it.
     bus = InMemoryBus()
-    bus.dead_letter(CONNECT, body(externalReferenceId="x"), message_id="evt", enqueued_time=OLD)
-    assert await replay(bus, CONNECT, as_new=True) == 1
-    assert bus.sent == {}
-    assert len(remaining(bus, CONNECT)) == 1
+    props: dict[str, PropertyValue] = {PROP_REFERRAL_TYPE: "Shared", PROP_ATTEMPT: 2}
+    bus.dead_letter(
+        CONNECT,
+        b'{"specversion": "1.0"}',
+        message_id="referral-created:r-1",
+        subject=REFERRAL_CREATED,
+        properties=props,
+        enqueued_time=NOW,  # inside the duplicate window: a new MessageId is not dropped
+    )
+
+    assert await replay(bus, CONNECT, as_new=True) == 0
+
+    (copy,) = bus.sent[EVENTS_TOPIC]
+    assert copy.message_id != "referral-created:r-1"
+    assert copy.subject == REFERRAL_CREATED
+    assert copy.application_properties == {PROP_REFERRAL_TYPE: "Shared"}
+    assert remaining(bus, CONNECT) == []
 
 
 def test_replay_through_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
