@@ -16,12 +16,14 @@ request/response call on a second ($management) link and returns sequence number
 cancelling, and we never cancel; the message property rides the sender link that is already open
 and also covers "now" (no time set).
 
-One sender per entity, created and its link opened on first use, then reused by every
-invocation of the worker process: opening a link costs a token and an AMQP attach. Creation is
-serialized by a lock so a burst of first calls opens one link, not one each. Sends on one sender
-are serialized too: the SDK's async sender is not safe for concurrent sends (two coroutines can
-race to reopen its link — Azure/azure-sdk-for-python#35618, #36334). A send on an open link is
-one round trip, far below the Partner API latency that bounds throughput.
+A small pool of senders per entity (`SENDERS_PER_ENTITY`), each created and its link opened on
+first need, then reused by every invocation of the worker process: opening a link costs a token
+and an AMQP attach. A sender does one send at a time: the SDK's async sender is not safe for
+concurrent sends (two coroutines can race to reopen its link - Azure/azure-sdk-for-python#35618,
+#36334). One sender would cap a worker at one event per round trip (about 200/s at 5 ms, while
+`maxConcurrentCalls` 16 per function can finish more than that when the Partner API is fast);
+a send waits for an idle sender only once the pool is full, and the most recently used sender
+goes first, so a quiet worker keeps using one link.
 
 The Azure SDKs are imported on first use, not at import time (cold start).
 """
@@ -74,23 +76,38 @@ class ServiceBusClientLike(Protocol):
 Entity = tuple[Literal["topic", "queue"], str]
 
 
+SENDERS_PER_ENTITY: Final = 4
+
+
 @dataclass
-class _Slot:
-    sender: Sender
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one send at a time
+class _Pool:
+    """The senders of one entity. `count` includes senders still being opened."""
+
+    idle: list[Sender] = field(default_factory=list)
+    count: int = 0
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def all_idle(self) -> bool:
+        return len(self.idle) == self.count
 
 
 class ServiceBusPublisher:
     """Publishes through one Service Bus client; build it once per worker (`from_settings`)."""
 
     def __init__(
-        self, client: ServiceBusClientLike, *, credential: AsyncTokenCredential | None = None
+        self,
+        client: ServiceBusClientLike,
+        *,
+        credential: AsyncTokenCredential | None = None,
+        senders_per_entity: int = SENDERS_PER_ENTITY,
     ) -> None:
         """`credential`: one this publisher owns and closes after the client (from_settings)."""
+        if senders_per_entity < 1:
+            raise ValueError("senders_per_entity must be at least 1")
         self._client = client
         self._credential = credential
-        self._slots: dict[Entity, _Slot] = {}
-        self._open_lock = asyncio.Lock()
+        self._per_entity = senders_per_entity
+        self._pools: dict[Entity, _Pool] = {}
         self._closed = False
 
     @classmethod
@@ -137,54 +154,72 @@ class ServiceBusPublisher:
 
     async def close(self) -> None:
         """Close every sender, then the client, then an owned credential; idempotent. Sends
-        already under way finish first."""
+        already under way finish first; later ones raise."""
         if self._closed:
             return
         self._closed = True
-        async with self._open_lock:  # not while a link is being opened
-            slots, self._slots = list(self._slots.values()), {}
+        senders: list[Sender] = []
+        for pool in list(self._pools.values()):
+            async with pool.changed:
+                pool.changed.notify_all()  # waiters for a sender: closed now
+                await pool.changed.wait_for(pool.all_idle)
+                senders += pool.idle
+                pool.idle, pool.count = [], 0
         # Exit runs last-in first-out and runs every callback even when one raises.
         async with contextlib.AsyncExitStack() as stack:
             if self._credential is not None:
                 stack.push_async_callback(self._credential.close)
                 self._credential = None
             stack.push_async_callback(self._client.close)
-            for slot in slots:
-                stack.push_async_callback(_close_sender, slot)
+            for sender in senders:
+                stack.push_async_callback(sender.close)
 
     async def _send(self, entity: Entity, message: ServiceBusMessage) -> None:
-        slot = self._slots.get(entity) or await self._open(entity)
-        async with slot.lock:
-            await slot.sender.send_messages(message)
+        pool = self._pools.setdefault(entity, _Pool())
+        sender = await self._acquire(entity, pool)
+        try:
+            await sender.send_messages(message)
+        finally:
+            async with pool.changed:
+                pool.idle.append(sender)
+                pool.changed.notify()
 
-    async def _open(self, entity: Entity) -> _Slot:
-        async with self._open_lock:
-            slot = self._slots.get(entity)
-            if slot is not None:
-                return slot  # opened while we waited for the lock
-            if self._closed:
-                raise RuntimeError("ServiceBusPublisher is closed")
-            kind, name = entity
-            sender = (
-                self._client.get_topic_sender(topic_name=name)
-                if kind == "topic"
-                else self._client.get_queue_sender(queue_name=name)
-            )
-            try:
-                await sender.__aenter__()
-            except BaseException:
-                # Not cached: the next send opens a fresh sender.
-                with contextlib.suppress(Exception):
-                    await sender.close()
-                raise
-            _log.debug("service bus sender opened for %s %s", kind, name)
-            slot = self._slots[entity] = _Slot(sender)
-            return slot
+    async def _acquire(self, entity: Entity, pool: _Pool) -> Sender:
+        """An idle sender, else a new one while the pool has room, else the next one freed."""
+        async with pool.changed:
+            while True:
+                if self._closed:
+                    raise RuntimeError("ServiceBusPublisher is closed")
+                if pool.idle:
+                    return pool.idle.pop()
+                if pool.count < self._per_entity:
+                    pool.count += 1
+                    break
+                await pool.changed.wait()
+        try:
+            return await self._open(entity)
+        except BaseException:
+            async with pool.changed:
+                pool.count -= 1
+                pool.changed.notify()  # a waiter may open one instead
+            raise
 
-
-async def _close_sender(slot: _Slot) -> None:
-    async with slot.lock:
-        await slot.sender.close()
+    async def _open(self, entity: Entity) -> Sender:
+        kind, name = entity
+        sender = (
+            self._client.get_topic_sender(topic_name=name)
+            if kind == "topic"
+            else self._client.get_queue_sender(queue_name=name)
+        )
+        try:
+            await sender.__aenter__()
+        except BaseException:
+            # Not pooled: the next send opens a fresh sender.
+            with contextlib.suppress(Exception):
+                await sender.close()
+            raise
+        _log.debug("service bus sender opened for %s %s", kind, name)
+        return sender
 
 
 def _properties(values: Mapping[str, Any]) -> dict[str | bytes, Any] | None:

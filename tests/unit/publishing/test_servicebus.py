@@ -22,7 +22,11 @@ from shared.contracts.events import (
 )
 from shared.names import EVENTS_TOPIC, REFERRAL_CREATED, REQUESTS_QUEUE
 from shared.publishing.port import ScheduledMessage
-from shared.publishing.servicebus import CLOUDEVENTS_CONTENT_TYPE, ServiceBusPublisher
+from shared.publishing.servicebus import (
+    CLOUDEVENTS_CONTENT_TYPE,
+    SENDERS_PER_ENTITY,
+    ServiceBusPublisher,
+)
 from shared.settings import Settings, SettingsError
 from tests.unit.publishing.fakes import FakeCredential, FakeServiceBusClient
 
@@ -217,16 +221,70 @@ async def test_one_sender_per_entity_is_opened_once_and_reused(
     assert len(client.sent_to(QUEUE)) == 3
 
 
-async def test_concurrent_first_calls_open_one_sender_and_send_one_at_a_time(
+async def test_a_burst_opens_at_most_the_pool_and_each_sender_sends_one_at_a_time(
     client: FakeServiceBusClient, publisher: ServiceBusPublisher
 ) -> None:
     await asyncio.gather(*(publisher.publish(created_event(n)) for n in range(20)))
 
+    senders = client.senders_for(TOPIC)
+    assert len(senders) == SENDERS_PER_ENTITY  # 20 sends, 4 links, the other 16 waited
+    assert all(s.opened == 1 and s.max_in_flight == 1 for s in senders)
+    sent = [m.message_id for m in client.sent_to(TOPIC)]
+    assert len(sent) == 20
+    assert set(sent) == {f"referral-created:ref-{n}" for n in range(20)}
+
+
+async def test_sends_wait_for_a_free_sender_once_the_pool_is_full() -> None:
+    gate = asyncio.Event()
+    client = FakeServiceBusClient(gates={TOPIC: gate})
+    publisher = ServiceBusPublisher(client, senders_per_entity=2)
+
+    sends = [asyncio.create_task(publisher.publish(created_event(n))) for n in range(5)]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sum(s.in_flight for s in client.senders) == 2  # two links busy, three sends queued
+    gate.set()
+    await asyncio.gather(*sends)
+
+    assert len(client.senders) == 2
+    assert len(client.sent_to(TOPIC)) == 5
+
+
+async def test_a_failed_open_lets_a_waiting_send_open_one_instead() -> None:
+    client = FakeServiceBusClient(open_errors=[ServiceBusConnectionError(message="refused")])
+    publisher = ServiceBusPublisher(client, senders_per_entity=1)
+
+    first, second = await asyncio.gather(
+        publisher.publish(created_event(1)),
+        publisher.publish(created_event(2)),
+        return_exceptions=True,
+    )
+
+    assert isinstance(first, ServiceBusConnectionError)
+    assert second is None  # it did not wait for a sender that would never come
+    failed, working = client.senders_for(TOPIC)
+    assert [m.message_id for m in working.sent] == ["referral-created:ref-2"]
+    assert failed.sent == []
+
+
+async def test_close_turns_away_sends_still_waiting_for_a_sender() -> None:
+    gate = asyncio.Event()
+    client = FakeServiceBusClient(gates={TOPIC: gate})
+    publisher = ServiceBusPublisher(client, senders_per_entity=1)
+    under_way = asyncio.create_task(publisher.publish(created_event(1)))
+    await client.sending.wait()
+    waiting = asyncio.create_task(publisher.publish(created_event(2)))
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+    closing = asyncio.create_task(publisher.close())
+    with pytest.raises(RuntimeError, match="closed"):
+        await waiting
+    gate.set()
+    await asyncio.gather(under_way, closing)
+
     [sender] = client.senders
-    assert (sender.entity, sender.opened) == (TOPIC, 1)
-    assert {m.message_id for m in sender.sent} == {f"referral-created:ref-{n}" for n in range(20)}
-    assert len(sender.sent) == 20
-    assert sender.max_in_flight == 1
+    assert ([m.message_id for m in sender.sent], sender.closed) == (["referral-created:ref-1"], 1)
 
 
 async def test_a_held_send_on_one_entity_does_not_hold_another() -> None:
