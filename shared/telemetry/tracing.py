@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from typing import Any, Final
 
@@ -167,17 +167,12 @@ class TracedPublisher:
         self._on_event = on_event
 
     async def publish(self, event: OutboundEvent) -> None:
-        with tracer().start_as_current_span(
-            f"publish {names.EVENTS_TOPIC}",
-            kind=SpanKind.PRODUCER,
-            attributes={
-                SYSTEM: "servicebus",
-                OPERATION_TYPE: "send",
-                DESTINATION: names.EVENTS_TOPIC,
-                MESSAGE_ID: event.event_id,
-                CONVERSATION_ID: event.correlation_id,
-                "relay.event_type": event.type,
-            },
+        with _producer_span(
+            "publish",
+            names.EVENTS_TOPIC,
+            event.event_id,
+            event.correlation_id,
+            {"relay.event_type": event.type},
         ):
             traced = dataclasses.replace(
                 event, application_properties=with_trace_properties(event.application_properties)
@@ -186,22 +181,35 @@ class TracedPublisher:
         self._on_event(event)
 
     async def schedule(self, message: ScheduledMessage) -> None:
-        with tracer().start_as_current_span(
-            f"schedule {message.queue}",
-            kind=SpanKind.PRODUCER,
-            attributes={
-                SYSTEM: "servicebus",
-                OPERATION_TYPE: "send",
-                DESTINATION: message.queue,
-                MESSAGE_ID: message.message_id,
-                CONVERSATION_ID: message.correlation_id,
-            },
-        ):
+        with _producer_span("schedule", message.queue, message.message_id, message.correlation_id):
             traced = dataclasses.replace(
                 message,
                 application_properties=with_trace_properties(message.application_properties),
             )
             await self._inner.schedule(traced)
+
+
+def _producer_span(
+    verb: str,
+    destination: str,
+    message_id: str,
+    correlation_id: str,
+    extra: Mapping[str, str] | None = None,
+) -> AbstractContextManager[Span]:
+    """The PRODUCER span of one Service Bus send, current while the message is built and sent
+    (so `with_trace_properties` gives the message this span's context)."""
+    return tracer().start_as_current_span(
+        f"{verb} {destination}",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            SYSTEM: "servicebus",
+            OPERATION_TYPE: "send",
+            DESTINATION: destination,
+            MESSAGE_ID: message_id,
+            CONVERSATION_ID: correlation_id,
+            **(extra or {}),
+        },
+    )
 
 
 # ---- the Partner API client's HTTP spans ------------------------------------------------------
