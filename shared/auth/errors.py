@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 _AADSTS = re.compile(r"\bAADSTS(\d+)\b")
 
@@ -24,13 +24,16 @@ LOGIN_HINT = "run `referral-relay login{store}` to sign in again (Referrals Admi
 
 
 class AuthError(Exception):
-    """Base of every auth failure."""
+    """Base of every auth failure. `CODE` is stable (alerts and outcome events name it)."""
 
+    CODE: ClassVar[str] = "auth_error"
     transient: bool = False
 
 
 class ReauthenticationRequired(AuthError):
     """The stored refresh token can no longer be redeemed; only a new interactive login helps."""
+
+    CODE: ClassVar[str] = "reauthentication_required"
 
     def __init__(self, error: str, *, aadsts: str | None = None, store: str | None = None) -> None:
         self.error = error
@@ -47,6 +50,8 @@ class ReauthenticationRequired(AuthError):
 class RefreshTokenMissing(ReauthenticationRequired):
     """No refresh token has been stored yet (or it was deleted)."""
 
+    CODE: ClassVar[str] = "refresh_token_missing"
+
     def __init__(self, store: str) -> None:
         self.error = "no_refresh_token"
         self.aadsts = None
@@ -61,6 +66,8 @@ class RefreshTokenMissing(ReauthenticationRequired):
 class AppCredentialRejected(AuthError):
     """invalid_client / unauthorized_client: the secret, certificate or federation is wrong."""
 
+    CODE: ClassVar[str] = "app_credential_rejected"
+
     def __init__(self, error: str, *, aadsts: str | None = None) -> None:
         self.error = error
         self.aadsts = aadsts
@@ -74,6 +81,8 @@ class AppCredentialRejected(AuthError):
 class TokenRequestFailed(AuthError):
     """An OAuth error that is neither a dead refresh token nor a bad app credential."""
 
+    CODE: ClassVar[str] = "token_request_failed"
+
     def __init__(self, error: str, *, aadsts: str | None = None) -> None:
         self.error = error
         self.aadsts = aadsts
@@ -84,6 +93,7 @@ class TokenRequestFailed(AuthError):
 class TokenServiceUnavailable(AuthError):
     """The token endpoint could not be reached, or asked us to come back later."""
 
+    CODE: ClassVar[str] = "token_service_unavailable"
     transient = True
 
     def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
@@ -94,6 +104,8 @@ class TokenServiceUnavailable(AuthError):
 
 class RefreshTokenStoreError(AuthError):
     """The refresh-token store failed (permissions, Key Vault unreachable, ...)."""
+
+    CODE: ClassVar[str] = "refresh_token_store_error"
 
     def __init__(self, store: str, reason: str, *, transient: bool) -> None:
         self.store = store

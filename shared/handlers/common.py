@@ -13,13 +13,12 @@ from shared.auth.errors import AuthError
 from shared.contracts.errors import FieldError
 from shared.ledger.port import Ledger
 from shared.partner_api.errors import (
-    AccessDenied,
+    ConfigurationError,
     InvalidRequest,
     NotFound,
     PartnerApiError,
     PermanentError,
     PreconditionFailed,
-    Unauthenticated,
 )
 from shared.partner_api.port import PartnerApi
 from shared.publishing.port import Publisher
@@ -109,16 +108,12 @@ def new_owner() -> str:
 
 
 def error_code(exc: BaseException) -> str:
-    """A stable, non-personal code for an error: the Graph code, or a name for the kind."""
+    """A stable, non-personal code for an error: the Graph code, else the error class's `CODE`
+    (never the class name: renaming a class must not change alert queries)."""
     if isinstance(exc, PartnerApiError) and exc.code:
         return exc.code
-    names: Final = {
-        "Throttled": "throttled",
-        "ServiceUnavailable": "unavailable",
-        "NetworkError": "network",
-        "RequestTimedOut": "timeout",
-    }
-    return names.get(type(exc).__name__, type(exc).__name__)
+    code = getattr(type(exc), "CODE", None)
+    return code if isinstance(code, str) else "unexpected_error"
 
 
 def refusal_errors(exc: PermanentError) -> tuple[FieldError, ...]:
@@ -131,21 +126,19 @@ def refusal_errors(exc: PermanentError) -> tuple[FieldError, ...]:
 
 _REFUSALS: Final[dict[type[PartnerApiError], str]] = {
     InvalidRequest: "Partner Center rejected the referral as invalid",
-    Unauthenticated: "Partner Center did not accept our sign-in",
-    AccessDenied: "the signed-in user lacks the Referrals Admin role",
     NotFound: "the referral does not exist in Partner Center",
     PreconditionFailed: "the referral changed in Partner Center meanwhile",
 }
 
 
 def is_transient(exc: BaseException) -> bool:
+    """Worth holding the message for: a transient failure, or a configuration problem."""
     from shared.partner_api.errors import TransientError
 
-    if isinstance(exc, TransientError):
-        return True
-    # Our own credentials failing is about the deployment, not the message: retry it later
-    # (an operator runs `referral-relay login`) rather than reject a good referral.
-    return isinstance(exc, AuthError)
+    # Our own credentials, consent or role failing is about the deployment, not the message:
+    # hold it (an operator runs `referral-relay login` or grants the role) rather than reject
+    # a good referral.
+    return isinstance(exc, TransientError | ConfigurationError | AuthError)
 
 
 def retry_after(exc: BaseException) -> float | None:

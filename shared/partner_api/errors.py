@@ -2,17 +2,23 @@
 
     PartnerApiError                     anything the client raises about a call
     ├── TransientError                  worth trying again later; `.retry_after` says when
-    │   ├── Throttled                   429 (Retry-After honoured)
+    │   ├── Throttled                   429 or 509 (Retry-After honoured)
     │   ├── ServiceUnavailable          500, 502, 503, 504, or the token endpoint unreachable
     │   ├── NetworkError                connection refused, reset or dropped
-    │   └── RequestTimedOut             connect, write or read timeout
+    │   ├── RequestTimedOut             connect, write or read timeout
+    │   └── AmbiguousResponse           202 or 409 on create: the referral may exist (look it up)
+    ├── ConfigurationError              the deployment's sign-in, consent or role is wrong: hold
+    │   │                               the message (retry later, alert), never reject it
+    │   ├── Unauthenticated             401 even with a freshly fetched token
+    │   └── AccessDenied                403 (no Referrals Admin role, or Conditional Access)
     └── PermanentError                  the same request will fail the same way: never retried
         ├── InvalidRequest              400; `.errors` are FieldErrors in our own shape
-        ├── Unauthenticated             401 even with a freshly fetched token
-        ├── AccessDenied                403 (the signed-in user lacks the Referrals Admin role)
         ├── NotFound                    404
         ├── PreconditionFailed          412 (eTag mismatch on PATCH)
         └── UnexpectedResponse          any other 4xx, or a 2xx whose body is not a referral
+
+Every class has a stable `CODE` (`throttled`, `access_denied`, …): alert queries and outcome
+events name it, so renaming a class changes nothing outside this module.
 
 Attributes every error carries: `operation` (create/get/list/patch), `status` (None when no
 response arrived), `code` (the Graph error code, or None), `request_id` (the service's
@@ -33,12 +39,15 @@ reject it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from shared.contracts.errors import FieldError
 
 
 class PartnerApiError(Exception):
     """Base of every error the Partner API client raises about a call."""
+
+    CODE: ClassVar[str] = "partner_api_error"
 
     def __init__(
         self,
@@ -73,6 +82,8 @@ class PartnerApiError(Exception):
 
 class TransientError(PartnerApiError):
     """The call may succeed if tried again later."""
+
+    CODE: ClassVar[str] = "transient"
 
     def __init__(
         self,
@@ -115,25 +126,37 @@ class TransientError(PartnerApiError):
 class Throttled(TransientError):
     """429 Too Many Requests."""
 
+    CODE: ClassVar[str] = "throttled"
+
 
 class ServiceUnavailable(TransientError):
     """A 5xx from the service, or the token endpoint could not be reached."""
+
+    CODE: ClassVar[str] = "unavailable"
 
 
 class NetworkError(TransientError):
     """The connection could not be made, or broke before a response arrived."""
 
+    CODE: ClassVar[str] = "network"
+
 
 class RequestTimedOut(TransientError):
     """No connection or no response within the configured timeout."""
+
+    CODE: ClassVar[str] = "timeout"
 
 
 class PermanentError(PartnerApiError):
     """Retrying the same request cannot help."""
 
+    CODE: ClassVar[str] = "permanent"
+
 
 class InvalidRequest(PermanentError):
     """400: the service refused the body; `errors` lists what is wrong, field by field."""
+
+    CODE: ClassVar[str] = "invalid_request"
 
     def __init__(
         self,
@@ -156,21 +179,48 @@ class InvalidRequest(PermanentError):
         )
 
 
-class Unauthenticated(PermanentError):
+class ConfigurationError(PartnerApiError):
+    """The deployment cannot call the API at all (sign-in, consent, role, Conditional Access).
+
+    Not the message's fault: a handler holds the message (reschedules it like a transient failure,
+    so nothing is lost and it can be replayed once the role is fixed) and never rejects it."""
+
+    CODE: ClassVar[str] = "configuration"
+
+
+class Unauthenticated(ConfigurationError):
     """401 with a token fetched just before the call: the token is not accepted at all."""
 
+    CODE: ClassVar[str] = "unauthenticated"
 
-class AccessDenied(PermanentError):
-    """403: the signed-in user may not do this (Referrals Admin is needed to create and update)."""
+
+class AccessDenied(ConfigurationError):
+    """403: the signed-in user may not do this (no Referrals Admin role, or a Conditional Access
+    policy such as `insufficient_claims`)."""
+
+    CODE: ClassVar[str] = "access_denied"
 
 
 class NotFound(PermanentError):
     """404: no referral with that id (or visible to the signed-in user)."""
 
+    CODE: ClassVar[str] = "not_found"
+
 
 class PreconditionFailed(PermanentError):
     """412: the referral changed since the eTag sent in If-Match was read."""
 
+    CODE: ClassVar[str] = "precondition_failed"
+
 
 class UnexpectedResponse(PermanentError):
     """Any other refusal, or a success whose body is not what the API documents."""
+
+    CODE: ClassVar[str] = "unexpected_response"
+
+
+class AmbiguousResponse(TransientError):
+    """202 or 409 answering a create: the service may hold the referral (accepted for later
+    processing, or a conflict with one that exists). Always `ambiguous`: look it up first."""
+
+    CODE: ClassVar[str] = "ambiguous_response"
