@@ -39,19 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from local_host.host import WorkerCrash
-from local_host.partner import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    MemoryRefreshTokenStore,
-)
+from local_host.partner import SANDBOX_CLIENT_ID, sandbox_token_provider
 from local_host.stack import local_stack
 from partner_sandbox import FaultSpec, SandboxConfig, create_app
 from partner_sandbox.server import serving
 from shared import names
-from shared.auth.sam_provider import SamTokenProvider, confidential_app_factory
 from shared.handlers.common import HandlerConfig
-from shared.partner_api.client import PartnerApiClient, create_http_client
 from shared.partner_api.retry import RetryPolicy
+from shared.partner_api.stack import build_partner_api
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "referral-example-request.json"
 CHECKPOINTS = ("claimed", "posted", "recorded", "published")
@@ -222,25 +217,15 @@ async def run_chaos(config: ChaosConfig) -> ChaosReport:
     )
     started = time.perf_counter()
     async with serving(app) as ready:
-        http = create_http_client(connect_timeout=1.0, read_timeout=config.read_timeout)
+        issued = app.sandbox.tokens.issue_for_user("admin", client_id=SANDBOX_CLIENT_ID)
+        api = build_partner_api(
+            sandbox_token_provider(ready.authority, issued["refresh_token"]),
+            base_url=ready.url,
+            retry=RetryPolicy(initial_wait=0.05, max_wait=0.5),
+            connect_timeout=1.0,
+            read_timeout=config.read_timeout,
+        )
         try:
-            issued = app.sandbox.tokens.issue_for_user("admin", client_id=SANDBOX_CLIENT_ID)
-            tokens = SamTokenProvider(
-                confidential_app_factory(
-                    client_id=SANDBOX_CLIENT_ID,
-                    authority=ready.authority,
-                    client_credential=SANDBOX_CLIENT_SECRET,
-                ),
-                MemoryRefreshTokenStore(issued["refresh_token"]),
-            )
-            api = PartnerApiClient(
-                http,
-                tokens,
-                base_url=ready.url,
-                retry=RetryPolicy(initial_wait=0.05, max_wait=0.5),
-                connect_timeout=1.0,
-                read_timeout=config.read_timeout,
-            )
             async with local_stack(
                 api, config=handler_config, checkpoint=checkpoint, concurrency=config.concurrency
             ) as stack:
@@ -256,7 +241,7 @@ async def run_chaos(config: ChaosConfig) -> ChaosReport:
                     outcomes.complete(message)
                 dead_lettered = stack.dead_letters()
         finally:
-            await http.aclose()
+            await api.aclose()
     stats = app.sandbox.stats()
     seconds = time.perf_counter() - started
     report = account(inputs, events, stats)

@@ -14,7 +14,8 @@ from partner_sandbox import SandboxConfig, create_app
 from partner_sandbox.app import SandboxApp
 from partner_sandbox.server import serving
 from shared.auth.sam_provider import SamTokenProvider, confidential_app_factory
-from shared.partner_api.client import PartnerApiClient, create_http_client
+from shared.partner_api.client import PartnerApiClient
+from shared.partner_api.stack import build_partner_api, partner_api_from_settings
 from shared.settings import Settings
 
 SANDBOX_CLIENT_ID = "sandbox-client"
@@ -67,25 +68,29 @@ class PartnerConnection:
         await self.http.aclose()
 
 
+def sandbox_token_provider(authority: str, refresh_token: str) -> SamTokenProvider:
+    """The production token provider (msal, refresh-token grant) on the sandbox's authority."""
+    return SamTokenProvider(
+        confidential_app_factory(
+            client_id=SANDBOX_CLIENT_ID,
+            authority=authority,
+            client_credential=SANDBOX_CLIENT_SECRET,
+        ),
+        MemoryRefreshTokenStore(refresh_token),
+    )
+
+
 async def connect_sandbox(endpoints: SandboxEndpoints, *, user: str = "admin") -> PartnerConnection:
     """Sign in to a running sandbox (its admin API hands out a refresh token, as a completed
     `referral-relay login` would) and build the production client stack against it."""
-    http = create_http_client(connect_timeout=5.0, read_timeout=30.0)
-    response = await http.post(
-        f"{endpoints.admin}/tokens", json={"user": user, "clientId": SANDBOX_CLIENT_ID}
-    )
+    async with httpx.AsyncClient() as admin:
+        response = await admin.post(
+            f"{endpoints.admin}/tokens", json={"user": user, "clientId": SANDBOX_CLIENT_ID}
+        )
     response.raise_for_status()
-    store = MemoryRefreshTokenStore(response.json()["refresh_token"])
-    tokens = SamTokenProvider(
-        confidential_app_factory(
-            client_id=SANDBOX_CLIENT_ID,
-            authority=endpoints.authority,
-            client_credential=SANDBOX_CLIENT_SECRET,
-        ),
-        store,
-    )
-    api = PartnerApiClient(http, tokens, base_url=endpoints.url)
-    return PartnerConnection(api=api, tokens=tokens, http=http, sandbox=endpoints)
+    tokens = sandbox_token_provider(endpoints.authority, response.json()["refresh_token"])
+    api = build_partner_api(tokens, base_url=endpoints.url)
+    return PartnerConnection(api=api, tokens=tokens, http=api.http, sandbox=endpoints)
 
 
 @asynccontextmanager
@@ -106,13 +111,9 @@ async def sandbox_partner(config: SandboxConfig | None = None) -> AsyncIterator[
 @asynccontextmanager
 async def live_partner(settings: Settings) -> AsyncIterator[PartnerConnection]:
     """The real Partner Center, with the token provider and store the settings name."""
-    http = create_http_client(
-        connect_timeout=settings.http_connect_timeout_seconds,
-        read_timeout=settings.http_read_timeout_seconds,
-    )
     tokens = SamTokenProvider.from_settings(settings)
-    api = PartnerApiClient.from_settings(settings, tokens, http=http)
+    api = partner_api_from_settings(settings, tokens=tokens)
     try:
-        yield PartnerConnection(api=api, tokens=tokens, http=http)
+        yield PartnerConnection(api=api, tokens=tokens, http=api.http)
     finally:
-        await http.aclose()
+        await api.aclose()

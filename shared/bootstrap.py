@@ -62,13 +62,12 @@ def handler_config(settings: Settings) -> HandlerConfig:
 
 async def build_from_settings(settings: Settings) -> HandlerDeps:
     """The Azure wiring. Heavy SDKs are imported here, on first use, not at import time."""
-    from shared.auth.sam_provider import SamTokenProvider
     from shared.ledger.table import TableLedger
-    from shared.partner_api.client import PartnerApiClient
+    from shared.partner_api.stack import partner_api_from_settings
     from shared.publishing.servicebus import ServiceBusPublisher
 
     return HandlerDeps(
-        api=PartnerApiClient.from_settings(settings, SamTokenProvider.from_settings(settings)),
+        api=partner_api_from_settings(settings),
         ledger=TableLedger.from_settings(settings),
         publisher=ServiceBusPublisher.from_settings(settings),
         config=handler_config(settings),

@@ -10,10 +10,12 @@ import os
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Final
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth.loopback import is_loopback_host
 from shared.auth.stores import parse_store_url
 from shared.names import LEDGER_TABLE, SERVICE_BUS_CONNECTION
 
@@ -96,9 +98,22 @@ class Settings(BaseSettings):
     @field_validator("partner_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s):// URL")
-        return value
+        # Every request carries a bearer token: plain HTTP only to this machine (the sandbox).
+        parts = urlsplit(value)
+        try:
+            host = parts.hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise ValueError("must be an https:// URL with a host")
+        if parts.scheme.lower() == "https":
+            return value
+        if parts.scheme.lower() == "http" and is_loopback_host(host):
+            return value
+        raise ValueError(
+            "must be an https:// URL (plain http:// only for a loopback host such as the local "
+            "sandbox: every request carries a bearer token)"
+        )
 
     @field_validator("authority_host")
     @classmethod

@@ -20,7 +20,6 @@ Pass `transport=` (an `httpx.BaseTransport`) to route requests elsewhere in test
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final
@@ -28,20 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from shared.auth.loopback import is_loopback_host
+
 DEFAULT_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """Whether `host` is this machine: 127.0.0.0/8, ::1 or localhost."""
-    if not host:
-        return False
-    name = host.strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def loopback_http(url: str) -> str:

@@ -6,6 +6,12 @@ Pick one with a store URL — the value of `RELAY_REFRESH_TOKEN_STORE` and of `l
     keyvault://HOST/SECRET       a vault host in full (sovereign clouds): x.vault.azure.cn
     file://PATH                  PATH as written: file:///abs/path, file://relative/path, file://~/x
 
+A file store writes into an existing directory only: a mistyped `--store file:///nonexistent/dir/
+token` must not silently create a directory tree. The one exception is the default token file
+(`default_token_path()`: `$XDG_CONFIG_HOME/referral-relay/refresh-token`, else
+`~/.config/referral-relay/refresh-token`), whose missing directories are created 0700, whatever
+the umask.
+
 The Azure SDKs are imported when a Key Vault store is first used, not at import time (cold start).
 """
 
@@ -31,11 +37,30 @@ _SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault's rule for secr
 _VAULT_NAME = re.compile(r"^[0-9A-Za-z-]{3,24}$")
 
 
-class FileRefreshTokenStore:
-    """A local file, replaced atomically and only ever readable by its owner (mode 0600)."""
+# Names of a directory and a file, not credentials.
+DEFAULT_TOKEN_DIRECTORY = "referral-relay"  # noqa: S105
+DEFAULT_TOKEN_FILE = "refresh-token"  # noqa: S105
 
-    def __init__(self, path: Path | str) -> None:
+
+def default_token_path() -> Path:
+    """Where a development refresh token lives unless a store URL says otherwise."""
+    config = os.environ.get("XDG_CONFIG_HOME") or ""
+    root = Path(config) if os.path.isabs(config) else Path.home() / ".config"
+    return root / DEFAULT_TOKEN_DIRECTORY / DEFAULT_TOKEN_FILE
+
+
+class FileRefreshTokenStore:
+    """A local file, replaced atomically and only ever readable by its owner (mode 0600).
+
+    Its directory must exist, unless the file is the default token file or `create_parent` is
+    set: then every missing directory is created with mode 0700 (set explicitly, so a umask of 0
+    cannot widen it)."""
+
+    def __init__(self, path: Path | str, *, create_parent: bool | None = None) -> None:
         self.path = Path(path).expanduser()
+        if create_parent is None:
+            create_parent = self.path.absolute() == default_token_path().absolute()
+        self.create_parent = create_parent
 
     def describe(self) -> str:
         return self.path.absolute().as_uri()
@@ -63,7 +88,7 @@ class FileRefreshTokenStore:
             ) from None
 
     def _write(self, token: str) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._ensure_directory()
         # mkstemp creates the file 0600 before anything is written; os.replace keeps that mode
         # and swaps the file in atomically, so a reader never sees half a token.
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", text=True)
@@ -77,6 +102,35 @@ class FileRefreshTokenStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    def check_location(self) -> None:
+        """Raise now what `save` would raise about where the file goes: its directory is missing
+        and will not be created (so `login` can refuse before the sign-in, not after it)."""
+        directory = self.path.absolute().parent
+        if not self.create_parent and not directory.is_dir():
+            raise RefreshTokenStoreError(
+                self.describe(),
+                f"the directory {directory} does not exist: create it (mode 0700) or name a "
+                "file in an existing directory",
+                transient=False,
+            )
+
+    def _ensure_directory(self) -> None:
+        directory = self.path.absolute().parent
+        if directory.is_dir():
+            return
+        if not self.create_parent:
+            self.check_location()
+        missing: list[Path] = []
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for created in reversed(missing):
+            try:
+                os.mkdir(created, 0o700)
+            except FileExistsError:  # another writer was first: its directory, its mode
+                continue
+            os.chmod(created, 0o700)  # mkdir's mode is masked by the umask; chmod's is not
 
 
 class _SecretClient(Protocol):

@@ -1,18 +1,23 @@
 """The Partner Center Referrals API client (httpx, async) — the adapter behind `port.PartnerApi`.
 
-One `httpx.AsyncClient` per worker process (`create_http_client`), shared by every call; the
-composition root builds it once. Each HTTP request carries a new `client-request-id`, the caller's
-correlation id as `MS-CorrelationId` (a non-GUID id is mapped to a stable UUIDv5, because the API
-documents a GUID there), `Accept: application/json` and `User-Agent: referral-relay/<version>`.
+One `httpx.AsyncClient` per worker process (`create_http_client`), shared by every call;
+`stack.build_partner_api` / `stack.partner_api_from_settings` assemble it with the token
+provider, the retry policy and this client, once per worker (the only place that does).
+
+Each HTTP request carries a new `client-request-id`, the caller's correlation id as
+`MS-CorrelationId` (a non-GUID id is mapped to a stable UUIDv5, because the API documents a GUID
+there), `Accept: application/json` and `User-Agent: referral-relay/<version>`.
 Each response's `request-id` is logged and put on every error.
 
 Timeouts: connect and read come from settings; each attempt's timeouts are also capped by the
 time left before the caller's deadline (never below `MIN_ATTEMPT_TIMEOUT`).
 
-Retries (`retry.RetryPolicy`, tenacity): 429, 500, 502, 503, 504, connection errors and timeouts,
-with jittered exponential backoff that honours `Retry-After` (seconds or HTTP-date; for a 429
-without the header, the "Try again in N seconds" of the body), until the deadline. Other 4xx are
-never retried. A 401 drops the cached token, fetches a new one and resends once per call.
+Retries (`retry.RetryPolicy`, tenacity): 429, 509, 500, 502, 503, 504, connection errors and
+timeouts, with jittered exponential backoff that honours `Retry-After` (seconds or HTTP-date;
+for a 429 without the header, the "Try again in N seconds" of the body), until the deadline.
+Other 4xx are never retried. A 401 drops the cached token, fetches a new one and resends once
+per call; a 401 after that, and any 403, is a `ConfigurationError` (the deployment's sign-in or
+role, not the message: handlers hold the message).
 
 ## The ambiguous-create rule
 
@@ -23,9 +28,13 @@ referral. A create failure is **ambiguous** when the request may have been proce
   reset, server disconnected) — `NetworkError`/`RequestTimedOut` with `ambiguous=True`;
 * any 5xx (500, 502, 503, 504): a gateway may have timed out while the service went on working,
   and even a 503 can come from a front end after the back end committed — `ambiguous=True`.
+* 202 without the referral in the body (accepted for later processing) and 409 (a conflict with
+  a referral that exists) — `AmbiguousResponse`, always `ambiguous=True`. A 202 whose body is the
+  referral, with its id, is a success.
 
 Not ambiguous (always retried): the connection could not be made (connect error or timeout, pool
-timeout), the token endpoint failed (nothing was sent), and 429 (a throttled request was refused).
+timeout), the token endpoint failed (nothing was sent), and 429/509 (a throttled request was
+refused).
 
 `create_referral(..., retry_ambiguous=False)` raises an ambiguous failure at once; the handler
 then looks the referral up by `externalReferenceId` and posts again only if it is not there
@@ -41,17 +50,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
 from pydantic import ValidationError
 
 from shared import __version__
 from shared.auth.errors import AuthError
+from shared.auth.loopback import is_loopback_host
 from shared.auth.ports import TokenProvider
 from shared.contracts.referral import Referral
 from shared.partner_api.errors import (
     AccessDenied,
+    AmbiguousResponse,
     InvalidRequest,
     NetworkError,
     NotFound,
@@ -66,14 +77,19 @@ from shared.partner_api.errors import (
 )
 from shared.partner_api.retry import RetryPolicy
 from shared.partner_api.transport import SpreadTransport
-from shared.partner_api.wire import parse_error_body, parse_retry_after
-from shared.settings import Settings
+from shared.partner_api.wire import parse_auth_challenge, parse_error_body, parse_retry_after
 from shared.telemetry import hooks as telemetry
 
 REFERRALS_PATH: Final = "/v1.0/engagements/referrals"
 USER_AGENT: Final = f"referral-relay/{__version__} httpx/{httpx.__version__}"
 MIN_ATTEMPT_TIMEOUT: Final = 1.0
 _RETRYABLE_5XX: Final = frozenset({500, 502, 503, 504})
+# 509 Bandwidth Limit Exceeded: "your app can retry the request again after more time has
+# elapsed" (MicrosoftDocs/partner-rest, develop/error-codes.md). Refused, so never ambiguous.
+_THROTTLED: Final = frozenset({429, 509})
+# Answering a create, these mean the referral may exist: 202 accepted for later processing
+# (without the referral in the body), 409 a conflict with one that exists.
+_AMBIGUOUS_CREATE: Final = frozenset({202, 409})
 _CORRELATION_NAMESPACE: Final = uuid.UUID("5b0a6c9e-8f3e-4f7a-9d1e-2c4b8e6f1a30")
 
 logger = logging.getLogger("referral_relay.partner_api")
@@ -116,6 +132,7 @@ class PartnerApiClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         wall_clock: Callable[[], float] = time.time,  # for HTTP-date Retry-After
+        owns_http: bool = False,  # close `http` in aclose(): the stack built it for this client
     ) -> None:
         self._http = http
         telemetry.http_client_created(http)  # CLIENT spans per request, when telemetry is on
@@ -126,29 +143,17 @@ class PartnerApiClient:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._wall_clock = wall_clock
-        self._owns_http = False  # set by from_settings when it built the httpx client
+        self._owns_http = owns_http
         self.clock = self._retry.clock  # the clock `deadline`s are measured on
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        tokens: TokenProvider,
-        *,
-        http: httpx.AsyncClient | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> PartnerApiClient:
-        connect, read = settings.http_connect_timeout_seconds, settings.http_read_timeout_seconds
-        client = cls(
-            http or create_http_client(connect_timeout=connect, read_timeout=read),
-            tokens,
-            base_url=settings.partner_api_url,
-            retry=retry,
-            connect_timeout=connect,
-            read_timeout=read,
-        )
-        client._owns_http = http is None
-        return client
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The httpx client requests go through (the local host reuses it for the sandbox)."""
+        return self._http
+
+    @property
+    def tokens(self) -> TokenProvider:
+        return self._tokens
 
     async def aclose(self) -> None:
         """Close the httpx client if this client created it (an injected one is the caller's)."""
@@ -170,10 +175,11 @@ class PartnerApiClient:
             "POST",
             self._collection,
             json=body,
-            ok=(200, 201),
+            ok=(200, 201, 202),
             correlation_id=correlation_id,
             deadline=deadline,
             should_retry=lambda exc: retry_ambiguous or not exc.ambiguous,
+            check=self._check_accepted,
         )
         return self._referral(response, "create")
 
@@ -263,6 +269,7 @@ class PartnerApiClient:
         headers: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (200,),
         should_retry: Callable[[TransientError], bool] = lambda _: True,
+        check: Callable[[httpx.Response], None] | None = None,
     ) -> httpx.Response:
         fixed = {
             "Accept": "application/json",
@@ -287,6 +294,8 @@ class PartnerApiClient:
                 token = await self._token(operation)
                 response = await self._send(operation, method, url, fixed, token, json, deadline)
             if response.status_code in ok:
+                if check is not None:
+                    check(response)  # may raise: inside the attempt, so the retry rules apply
                 return response
             raise self._error(response, operation, ambiguous_5xx=method == "POST")
 
@@ -401,9 +410,10 @@ class PartnerApiClient:
         status = response.status_code
         try:
             payload: object = response.json()
+            text = None
         except ValueError:
-            payload = None
-        body = parse_error_body(payload, status)
+            payload, text = None, response.text
+        body = parse_error_body(payload, status, text=text)
         common: dict[str, Any] = {
             "status": status,
             "code": body.code,
@@ -411,21 +421,44 @@ class PartnerApiClient:
             "client_request_id": response.request.headers.get("client-request-id"),
         }
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._wall_clock())
-        if status == 429:
+        if status in _THROTTLED:
             return Throttled(operation, retry_after=retry_after or body.retry_after, **common)
         if status in _RETRYABLE_5XX:
             return ServiceUnavailable(
                 operation, retry_after=retry_after, ambiguous=ambiguous_5xx, **common
             )
+        if operation == "create" and status in _AMBIGUOUS_CREATE:
+            return AmbiguousResponse(operation, retry_after=retry_after, **common)
         if status == 400:
             return InvalidRequest(operation, errors=body.errors, **common)
-        permanent = {
-            401: Unauthenticated,
-            403: AccessDenied,
-            404: NotFound,
-            412: PreconditionFailed,
-        }.get(status, UnexpectedResponse)
+        if status in (401, 403):
+            challenge = parse_auth_challenge(response.headers.get("WWW-Authenticate"), payload)
+            denied = Unauthenticated if status == 401 else AccessDenied
+            return denied(
+                operation,
+                challenge=challenge.error if challenge else None,
+                auth_contexts=challenge.auth_contexts if challenge else (),
+                **common,
+            )
+        permanent = {404: NotFound, 412: PreconditionFailed}.get(status, UnexpectedResponse)
         return permanent(operation, **common)
+
+    def _check_accepted(self, response: httpx.Response) -> None:
+        """A 202 to a create is a success only when its body is the referral, with its id."""
+        if response.status_code != 202:
+            return
+        try:
+            accepted: Referral | None = Referral.model_validate(response.json())
+        except (ValueError, ValidationError):
+            accepted = None
+        if accepted is None or not accepted.id:
+            raise AmbiguousResponse(
+                "create",
+                status=202,
+                request_id=self._request_id(response),
+                client_request_id=response.request.headers.get("client-request-id"),
+                detail="accepted without the created referral",
+            )
 
     def _unexpected(self, response: httpx.Response, operation: str, why: str) -> UnexpectedResponse:
         return UnexpectedResponse(
@@ -462,17 +495,28 @@ class PartnerApiClient:
         return f"{self._collection}/{quote(referral_id, safe='')}"
 
     def _next_link(self, page: object, response: httpx.Response, seen: set[str]) -> str | None:
+        """The next page's URL: the link's path and query on our own API host.
+
+        Microsoft documents the link as `http://api.partner.microsoft.com/v1.0/referrals?
+        $skiptoken=…` (http, and without `/engagements`), so scheme and path are the service's
+        business: the link is followed on the same host whatever they are, and always over https
+        (a loopback sandbox keeps the configured scheme). Another host would receive our bearer
+        token, so it is refused, as is a page already fetched (a loop)."""
         link = page.get("@odata.nextLink") if isinstance(page, dict) else None
         if not link:
             return None
         if not isinstance(link, str):
             raise self._unexpected(response, "list", "@odata.nextLink is not a string")
-        url = urljoin(self._collection, link)
         base = urlsplit(self._base)
-        target = urlsplit(url)
-        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-            # Following it would send our bearer token to another host.
+        try:
+            target = urlsplit(urljoin(self._collection, link))
+            same_host = (target.hostname or "").lower() == (base.hostname or "").lower()
+        except ValueError:  # an unparseable netloc (bad port, bad IPv6 literal)
+            same_host = False
+        if not same_host:
             raise self._unexpected(response, "list", "@odata.nextLink points to another host")
+        scheme = base.scheme if is_loopback_host(base.hostname) else "https"
+        url = urlunsplit((scheme, base.netloc, target.path, target.query, ""))
         if url in seen:
             raise self._unexpected(response, "list", "@odata.nextLink repeats a page")
         return url

@@ -124,7 +124,7 @@ class TransientError(PartnerApiError):
 
 
 class Throttled(TransientError):
-    """429 Too Many Requests."""
+    """429 Too Many Requests, or 509 Bandwidth Limit Exceeded (documented as retryable)."""
 
     CODE: ClassVar[str] = "throttled"
 
@@ -183,9 +183,45 @@ class ConfigurationError(PartnerApiError):
     """The deployment cannot call the API at all (sign-in, consent, role, Conditional Access).
 
     Not the message's fault: a handler holds the message (reschedules it like a transient failure,
-    so nothing is lost and it can be replayed once the role is fixed) and never rejects it."""
+    so nothing is lost and it can be replayed once the role is fixed) and never rejects it.
+
+    `challenge` is the OAuth error the service's `WWW-Authenticate` header or body named
+    (`insufficient_claims` for a Conditional Access claims challenge, `invalid_token`, …) and
+    `auth_contexts` the Conditional Access authentication context ids it asked for: both are
+    non-personal and carry no token material (the claims request itself is not kept)."""
 
     CODE: ClassVar[str] = "configuration"
+
+    def __init__(
+        self,
+        operation: str,
+        *,
+        challenge: str | None = None,
+        auth_contexts: Sequence[str] = (),
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        client_request_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.challenge = challenge
+        self.auth_contexts: tuple[str, ...] = tuple(auth_contexts)
+        super().__init__(
+            operation,
+            status=status,
+            code=code,
+            request_id=request_id,
+            client_request_id=client_request_id,
+            detail=detail,
+        )
+
+    def _describe(self) -> str:
+        text = super()._describe()
+        if self.challenge:
+            text += f", challenge={self.challenge}"
+        if self.auth_contexts:
+            text += f", auth_contexts={','.join(self.auth_contexts)}"
+        return text
 
 
 class Unauthenticated(ConfigurationError):
@@ -224,3 +260,25 @@ class AmbiguousResponse(TransientError):
     processing, or a conflict with one that exists). Always `ambiguous`: look it up first."""
 
     CODE: ClassVar[str] = "ambiguous_response"
+
+    def __init__(
+        self,
+        operation: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        client_request_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(
+            operation,
+            retry_after=retry_after,
+            ambiguous=True,
+            status=status,
+            code=code,
+            request_id=request_id,
+            client_request_id=client_request_id,
+            detail=detail,
+        )

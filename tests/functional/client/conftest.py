@@ -12,9 +12,10 @@ from partner_sandbox import SandboxApp, SandboxConfig, create_app
 from partner_sandbox.transport import SandboxTransport
 from shared.partner_api.client import PartnerApiClient
 from shared.partner_api.retry import RetryPolicy
+from shared.partner_api.stack import build_partner_api
 from tests.unit.partner_api.fakes import FakeClock
 
-BASE = "http://sandbox.test"
+BASE = "https://sandbox.test"
 
 
 @dataclass
@@ -63,12 +64,12 @@ async def make_rig() -> AsyncIterator[Callable[..., Rig]]:
         http = httpx.AsyncClient(transport=SandboxTransport(app))
         clients.append(http)
         provider = SandboxTokens(tokens or [app.sandbox.token("admin")])
-        client = PartnerApiClient(
-            http,
+        client = build_partner_api(
             provider,
             base_url=BASE,
             retry=RetryPolicy(sleep=clock.sleep, clock=clock, max_wait=4.0),
             read_timeout=read_timeout,
+            http=http,
         )
         return Rig(app, client, clock, provider)
 

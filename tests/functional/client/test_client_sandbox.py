@@ -12,9 +12,11 @@ from partner_sandbox import FaultSpec, SandboxApp, SandboxConfig, create_app
 from partner_sandbox.faults import Fault
 from shared.partner_api.errors import (
     AccessDenied,
+    ConfigurationError,
     InvalidRequest,
     NetworkError,
     NotFound,
+    PermanentError,
     PreconditionFailed,
     RequestTimedOut,
     ServiceUnavailable,
@@ -168,13 +170,18 @@ async def test_a_user_without_the_referrals_role_is_denied(
 ) -> None:
     rig = make_rig(sandbox_app, tokens=[sandbox_app.sandbox.token("norole")])
 
-    with pytest.raises(AccessDenied):
+    with pytest.raises(AccessDenied) as caught:
         await rig.client.create_referral(
             request_example,
             correlation_id=CORRELATION,
             deadline=rig.deadline(),
             retry_ambiguous=False,
         )
+
+    # A configuration problem, held by the handlers: never a per-message rejection.
+    assert isinstance(caught.value, ConfigurationError)
+    assert not isinstance(caught.value, PermanentError)
+    assert sandbox_app.sandbox.stats()["requests"]["create"] == {"403": 1}
 
 
 async def test_a_rejected_token_is_renewed_once(

@@ -65,6 +65,7 @@ def test_the_console_script_signs_in_unattended_and_stores_a_working_token(
         assert server.stdout is not None
         ready = json.loads(server.stdout.readline())
         store = tmp_path / "secrets" / "refresh-token"
+        store.parent.mkdir(mode=0o700)  # a store names a file in an existing directory
 
         login = subprocess.run(  # noqa: S603 - our own console script
             [
@@ -184,6 +185,32 @@ def test_an_unreachable_authority_fails_cleanly_and_stores_nothing(
     assert code == 1
     assert "Sign-in failed: the token endpoint is unavailable" in capsys.readouterr().err
     assert not (tmp_path / "rt").exists()
+
+
+def test_a_store_in_a_directory_that_does_not_exist_is_refused_and_nothing_is_created(
+    sandbox: tuple[SandboxApp, ReadyInfo],
+    tmp_path: Path,
+    clean_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, ready = sandbox
+    missing = tmp_path / "nonexistent" / "dir"
+
+    code = main(
+        [
+            "login",
+            "--authority",
+            ready.authority,
+            "--client-id",
+            CLIENT_ID,
+            "--store",
+            f"file://{missing / 'token'}",
+        ]
+    )
+
+    assert code != 0
+    assert f"the directory {missing} does not exist" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unknown_tenant_fails_cleanly(

@@ -32,9 +32,9 @@ from shared.auth.errors import ReauthenticationRequired, TokenServiceUnavailable
 from shared.auth.msal_http import MsalHttpClient
 from shared.auth.sam_provider import SamTokenProvider
 from shared.auth.stores import FileRefreshTokenStore
-from shared.partner_api.client import PartnerApiClient, create_http_client
 from shared.partner_api.errors import ServiceUnavailable
 from shared.partner_api.retry import RetryPolicy
+from shared.partner_api.stack import build_partner_api, partner_api_from_settings
 from shared.settings import Settings
 from tests.unit.partner_api.fakes import FakeClock
 
@@ -147,7 +147,7 @@ async def test_200_concurrent_callers_on_a_cold_cache_make_exactly_one_token_req
 async def test_200_concurrent_api_calls_on_a_cold_cache_make_exactly_one_token_request(
     served: Served,
 ) -> None:
-    client = PartnerApiClient.from_settings(served.settings(), served.provider(served.store()))
+    client = partner_api_from_settings(served.settings(), tokens=served.provider(served.store()))
 
     async def one() -> None:
         async for _ in client.list_referrals(
@@ -233,12 +233,8 @@ async def test_an_unavailable_token_endpoint_is_transient_for_the_api_client(
     served.app.sandbox.faults.script(Fault.UNAVAILABLE, "token", count=1)
     tokens = served.provider(served.store())
     clock = FakeClock()
-    http = create_http_client(connect_timeout=5, read_timeout=30)
-    client = PartnerApiClient(
-        http,
-        tokens,
-        base_url=served.ready.url,
-        retry=RetryPolicy(sleep=clock.sleep, clock=clock),
+    client = build_partner_api(
+        tokens, base_url=served.ready.url, retry=RetryPolicy(sleep=clock.sleep, clock=clock)
     )
 
     with caplog.at_level(logging.WARNING, logger="referral_relay.auth"):
@@ -246,7 +242,7 @@ async def test_an_unavailable_token_endpoint_is_transient_for_the_api_client(
             await tokens.get_token()
         with pytest.raises(ServiceUnavailable) as caught:
             await client.get_referral("x", correlation_id="c", deadline=clock.now + 2)
-    await http.aclose()
+    await client.aclose()
 
     assert caught.value.code == "tokenEndpointUnavailable"
     assert caught.value.retry_after is not None
@@ -327,7 +323,7 @@ async def test_the_whole_stack_creates_a_referral_over_real_http(
 ) -> None:
     tokens = served.provider(served.store())
     settings = served.settings()
-    client = PartnerApiClient.from_settings(settings, tokens)
+    client = partner_api_from_settings(settings, tokens=tokens)
 
     created = await client.create_referral(
         request_example,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,12 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
 from shared.auth.errors import RefreshTokenMissing, RefreshTokenStoreError
-from shared.auth.stores import FileRefreshTokenStore, KeyVaultRefreshTokenStore, store_from_url
+from shared.auth.stores import (
+    FileRefreshTokenStore,
+    KeyVaultRefreshTokenStore,
+    default_token_path,
+    store_from_url,
+)
 
 
 def mode(path: Path) -> int:
@@ -23,15 +30,84 @@ def names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
-async def test_the_file_store_round_trips_with_mode_0600(tmp_path: Path) -> None:
-    store = FileRefreshTokenStore(tmp_path / "nested" / "rt")
+@contextmanager
+def umask(value: int) -> Iterator[None]:
+    previous = os.umask(value)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
-    await store.save("refresh-token-1")
+
+async def test_the_file_store_round_trips_with_mode_0600(tmp_path: Path) -> None:
+    store = FileRefreshTokenStore(tmp_path / "rt")
+
+    with umask(0):
+        await store.save("refresh-token-1")
 
     assert await store.load() == "refresh-token-1"
-    assert mode(tmp_path / "nested" / "rt") == 0o600
-    assert mode(tmp_path / "nested") == 0o700
-    assert store.describe() == (tmp_path / "nested" / "rt").as_uri()
+    assert mode(tmp_path / "rt") == 0o600
+    assert store.describe() == (tmp_path / "rt").as_uri()
+
+
+async def test_a_store_in_a_missing_directory_is_refused_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    # `login --store file:///nonexistent/dir/token` must not silently create a directory tree.
+    store = store_from_url(f"file://{tmp_path}/nonexistent/dir/token")
+    assert isinstance(store, FileRefreshTokenStore)
+
+    with pytest.raises(RefreshTokenStoreError) as early:
+        store.check_location()
+    with pytest.raises(RefreshTokenStoreError) as caught:
+        await store.save("refresh-token-1")
+
+    assert names(tmp_path) == []
+    assert not caught.value.transient
+    assert f"the directory {tmp_path}/nonexistent/dir does not exist" in str(caught.value)
+    assert str(early.value) == str(caught.value)
+    assert "refresh-token-1" not in str(caught.value)
+
+
+async def test_the_default_token_file_gets_its_directories_created_0700_under_umask_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    default = tmp_path / "config" / "referral-relay" / "refresh-token"
+    assert default_token_path() == default
+    store = store_from_url(f"file://{default}")
+    assert isinstance(store, FileRefreshTokenStore)
+
+    with umask(0):
+        store.check_location()
+        await store.save("refresh-token-1")
+
+    assert default.read_text() == "refresh-token-1"
+    assert mode(default) == 0o600
+    assert mode(tmp_path / "config") == 0o700
+    assert mode(tmp_path / "config" / "referral-relay") == 0o700
+
+
+async def test_without_xdg_config_home_the_default_is_under_the_home_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    assert default_token_path() == tmp_path / ".config" / "referral-relay" / "refresh-token"
+    assert FileRefreshTokenStore("~/.config/referral-relay/refresh-token").create_parent
+    assert not FileRefreshTokenStore(tmp_path / "elsewhere" / "refresh-token").create_parent
+
+
+async def test_an_explicit_create_parent_makes_every_missing_level_0700(tmp_path: Path) -> None:
+    store = FileRefreshTokenStore(tmp_path / "a" / "b" / "rt", create_parent=True)
+
+    with umask(0):
+        await store.save("refresh-token-1")
+
+    assert mode(tmp_path / "a") == 0o700
+    assert mode(tmp_path / "a" / "b") == 0o700
+    assert mode(tmp_path / "a" / "b" / "rt") == 0o600
 
 
 async def test_replacing_a_readable_file_leaves_a_0600_file_and_no_temporaries(

@@ -16,10 +16,13 @@ from shared.auth.errors import ReauthenticationRequired, TokenServiceUnavailable
 from shared.partner_api.client import USER_AGENT, PartnerApiClient, correlation_header
 from shared.partner_api.errors import (
     AccessDenied,
+    AmbiguousResponse,
+    ConfigurationError,
     InvalidRequest,
     NetworkError,
     NotFound,
     PartnerApiError,
+    PermanentError,
     PreconditionFailed,
     RequestTimedOut,
     ServiceUnavailable,
@@ -155,7 +158,8 @@ async def test_timeouts_are_set_separately_and_capped_by_the_deadline() -> None:
         (graph(403, "accessDenied"), AccessDenied),
         (graph(404, "itemNotFound"), NotFound),
         (graph(412, "preconditionFailed"), PreconditionFailed),
-        (graph(409, "conflict"), UnexpectedResponse),
+        (graph(409, "conflict"), UnexpectedResponse),  # on a get; on a create it is ambiguous
+        (graph(202, "accepted"), UnexpectedResponse),
         (graph(501, "notImplemented"), UnexpectedResponse),
         (httpx.Response(418, text="<html>teapot</html>"), UnexpectedResponse),
     ],
@@ -180,6 +184,7 @@ async def test_permanent_errors_map_to_their_type_and_are_not_retried(
     ("response", "kind"),
     [
         (graph(429, "throttled"), Throttled),
+        (httpx.Response(509, text="Bandwidth Limit Exceeded"), Throttled),
         (graph(500, "generalException"), ServiceUnavailable),
         (graph(502, "badGateway"), ServiceUnavailable),
         (graph(503, "serviceNotAvailable"), ServiceUnavailable),
@@ -533,3 +538,348 @@ async def test_a_success_whose_body_is_not_a_referral_is_an_unexpected_response(
 
     assert "customerProfile/team" in str(caught.value)
     assert "sue" not in str(caught.value).lower()
+
+
+# ---- configuration problems: 401 after renewal, 403 -------------------------------------------
+
+CLAIMS = "eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19"  # acrs c1
+
+
+@pytest.mark.parametrize(
+    ("response", "challenge", "contexts"),
+    [
+        (graph(403, "accessDenied"), "accessDenied", ()),
+        (
+            httpx.Response(
+                403,
+                json={"error": {"code": "accessDenied", "message": "Conditional Access"}},
+                headers={
+                    "WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.'
+                    'microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", '
+                    f'claims="{CLAIMS}"'
+                },
+            ),
+            "insufficient_claims",
+            ("c1",),
+        ),
+        (  # the spelling of Microsoft's error-code page, in a body of its own shape
+            httpx.Response(
+                403, json={"error": "insufficent_claims", "claims": '{"access_token": {}}'}
+            ),
+            "insufficient_claims",
+            (),
+        ),
+        (
+            httpx.Response(
+                403,
+                json={
+                    "error": {
+                        "code": "InsufficientClaims",
+                        "claims": '{"access_token":{"acrs":{"values":["c2","c3"]}}}',
+                    }
+                },
+            ),
+            "insufficient_claims",
+            ("c2", "c3"),
+        ),
+        (httpx.Response(403, text="Forbidden"), None, ()),
+    ],
+)
+async def test_a_403_is_access_denied_a_configuration_problem_with_its_challenge(
+    response: httpx.Response, challenge: str | None, contexts: tuple[str, ...]
+) -> None:
+    server = Server(response)
+    client, clock, tokens = make(server)
+
+    with pytest.raises(AccessDenied) as caught:
+        await create(client, clock)
+
+    error = caught.value
+    assert isinstance(error, ConfigurationError)
+    assert not isinstance(error, PermanentError)  # handlers hold the message, never reject it
+    assert error.CODE == "access_denied"
+    assert error.status == 403
+    assert error.challenge == challenge
+    assert error.auth_contexts == contexts
+    assert len(server.requests) == 1  # not retried, and no token renewal for a 403
+    assert tokens.invalidated == []
+    text = str(error) + repr(error.__dict__)
+    assert tokens.current not in text
+    assert CLAIMS not in text  # the claims request itself is not kept
+
+
+async def test_a_401_that_survives_the_renewal_is_unauthenticated_with_its_challenge() -> None:
+    challenged = httpx.Response(
+        401, headers={"WWW-Authenticate": 'Bearer error="invalid_token", error_description="x"'}
+    )
+    server = Server(challenged)
+    client, clock, tokens = make(server)
+
+    with pytest.raises(Unauthenticated) as caught:
+        await client.get_referral("r-1", correlation_id=CORRELATION, deadline=clock.now + 60)
+
+    assert isinstance(caught.value, ConfigurationError)
+    assert not isinstance(caught.value, PermanentError)
+    assert caught.value.CODE == "unauthenticated"
+    assert caught.value.challenge == "invalid_token"
+    assert len(server.requests) == 2  # the first try and the one resend with a fresh token
+    assert len(tokens.invalidated) == 1
+    assert clock.waits == []
+    assert "access-token" not in str(caught.value)
+
+
+# ---- 509 --------------------------------------------------------------------------------------
+
+
+async def test_a_509_is_throttled_and_its_retry_after_is_honoured() -> None:
+    server = Server(httpx.Response(509, headers={"Retry-After": "11"}), ok(status=201))
+    client, clock, _ = make(server)
+
+    created = await create(client, clock, retry_ambiguous=False)
+
+    assert created.id == "r-1"
+    assert clock.waits == [11.0]
+    assert len(server.requests) == 2
+
+
+async def test_past_the_deadline_a_509_suggests_when_to_come_back() -> None:
+    server = Server(httpx.Response(509, headers={"Retry-After": "120"}))
+    client, clock, _ = make(server)
+
+    with pytest.raises(Throttled) as caught:
+        await create(client, clock, budget=45)
+
+    assert caught.value.status == 509
+    assert not caught.value.ambiguous  # a throttled request was refused, not half-done
+    assert caught.value.retry_after == 120.0
+
+
+# ---- 202 and 409 answering a create -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(202),
+        httpx.Response(202, json={}),
+        httpx.Response(202, json={"status": "accepted"}),
+        httpx.Response(202, text="Accepted"),
+        httpx.Response(202, json=referral(id=None)),
+        graph(409, "conflict"),
+        httpx.Response(409, json={"Message": "A referral with this id exists."}),
+    ],
+)
+async def test_a_202_without_the_referral_or_a_409_on_create_is_ambiguous_and_not_retried(
+    response: httpx.Response,
+) -> None:
+    server = Server(response, ok())
+    client, clock, _ = make(server)
+
+    with pytest.raises(AmbiguousResponse) as caught:
+        await create(client, clock, retry_ambiguous=False)
+
+    assert caught.value.ambiguous
+    assert caught.value.status == response.status_code
+    assert caught.value.CODE == "ambiguous_response"
+    assert len(server.requests) == 1  # the handler looks the referral up before posting again
+    assert clock.waits == []
+
+
+async def test_a_202_whose_body_is_the_referral_is_a_success() -> None:
+    server = Server(ok(referral(id="r-202"), status=202))
+    client, clock, _ = make(server)
+
+    created = await create(client, clock, retry_ambiguous=False)
+
+    assert created.id == "r-202"
+    assert len(server.requests) == 1
+
+
+async def test_an_ambiguous_create_answer_is_retried_when_the_caller_tolerates_duplicates() -> None:
+    server = Server(httpx.Response(202), ok())
+    client, clock, _ = make(server)
+
+    created = await create(client, clock, retry_ambiguous=True)
+
+    assert created.id == "r-1"
+    assert len(server.requests) == 2
+
+
+# ---- nextLink on the same host ----------------------------------------------------------------
+
+
+async def test_the_documented_next_link_is_followed_over_https_on_the_same_host() -> None:
+    # As documented: http, and a path without /engagements.
+    link = "http://API.partner.example/v1.0/referrals?$skiptoken=abc%3D%3D&$top=2"
+    pages = [
+        ok({"value": [referral(id="a")], "@odata.nextLink": link}),
+        ok({"value": [referral(id="b")]}),
+    ]
+    server = Server(*pages)
+    client, clock, _ = make(server)
+
+    ids = [
+        r.id
+        async for r in client.list_referrals(
+            filter=None, correlation_id=CORRELATION, deadline=clock.now + 60
+        )
+    ]
+
+    assert ids == ["a", "b"]
+    second = server.requests[1].url
+    assert second.scheme == "https"
+    assert second.host == "api.partner.example"
+    assert second.path == "/v1.0/referrals"
+    assert second.params["$skiptoken"] == "abc=="
+    assert second.params["$top"] == "2"
+    assert server.requests[1].headers["Authorization"].startswith("Bearer ")
+
+
+async def test_on_a_loopback_sandbox_the_next_link_keeps_plain_http() -> None:
+    base = "http://127.0.0.1:8765"
+    server = Server(
+        ok({"value": [], "@odata.nextLink": f"{base}/v1.0/referrals?$skiptoken=2"}),
+        ok({"value": [referral(id="z")]}),
+    )
+    clock = FakeClock()
+    client = PartnerApiClient(
+        httpx.AsyncClient(transport=httpx.MockTransport(server)),
+        FakeTokens(),
+        base_url=base,
+        retry=RetryPolicy(sleep=clock.sleep, clock=clock),
+    )
+
+    ids = [
+        r.id
+        async for r in client.list_referrals(
+            filter=None, correlation_id=CORRELATION, deadline=clock.now + 60
+        )
+    ]
+
+    assert ids == ["z"]
+    assert str(server.requests[1].url) == f"{base}/v1.0/referrals?$skiptoken=2"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://evil.example/v1.0/engagements/referrals?page=2",
+        "http://api.partner.example.evil.example/v1.0/referrals",
+        "//evil.example/v1.0/referrals",
+        "https://api.partner.example@evil.example/v1.0/referrals",
+        "http://[::1/v1.0/referrals",
+    ],
+)
+async def test_a_next_link_to_any_other_host_is_refused(link: str) -> None:
+    server = Server(ok({"value": [referral()], "@odata.nextLink": link}))
+    client, clock, _ = make(server)
+
+    with pytest.raises(UnexpectedResponse, match="another host"):
+        async for _ in client.list_referrals(
+            filter=None, correlation_id=CORRELATION, deadline=clock.now + 60
+        ):
+            pass
+
+    assert len(server.requests) == 1
+
+
+async def test_a_next_link_repeating_a_page_in_another_spelling_is_refused() -> None:
+    server = Server(
+        ok({"value": [], "@odata.nextLink": "http://api.partner.example/v1.0/referrals?p=2"}),
+        ok({"value": [], "@odata.nextLink": "https://api.partner.example/v1.0/referrals?p=2"}),
+    )
+    client, clock, _ = make(server)
+
+    with pytest.raises(UnexpectedResponse, match="repeats"):
+        async for _ in client.list_referrals(
+            filter=None, correlation_id=CORRELATION, deadline=clock.now + 60
+        ):
+            pass
+
+    assert len(server.requests) == 2
+
+
+# ---- 400 bodies that are not Graph-style ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (
+            httpx.Response(
+                400,
+                json={
+                    "Message": "The request is invalid.",
+                    "ModelState": {
+                        "referral.customerProfile.address.country": [
+                            "The value 'Atlantis' is not valid for Country."
+                        ],
+                        "referral.CustomerProfile.Team[0].Email": ["Invalid email sue@contoso.com"],
+                        "referral": ["An error has occurred."],
+                    },
+                },
+            ),
+            [
+                ("/customerProfile/address/country", "http_400", "The value <value> is not valid"),
+                ("/customerProfile/team/0/email", "http_400", "Invalid email <email>"),
+                ("", "http_400", "An error has occurred."),
+            ],
+        ),
+        (
+            httpx.Response(400, json={"code": 600008, "description": "Missing 'Sue Smith'"}),
+            [("", "600008", "Missing <value>")],
+        ),
+        (
+            httpx.Response(
+                400,
+                json={
+                    "type": "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+                    "title": "One or more validation errors occurred.",
+                    "status": 400,
+                    "errors": {
+                        "$.details.dealValue": ["The JSON value could not be converted."],
+                        "CustomerProfile.Name": ["The Name field is required."],
+                    },
+                },
+                headers={"Content-Type": "application/problem+json"},
+            ),
+            [
+                ("/details/dealValue", "http_400", "The JSON value could not be converted."),
+                ("/customerProfile/name", "http_400", "The Name field is required."),
+            ],
+        ),
+        (
+            httpx.Response(
+                400,
+                json={"title": "Bad Request", "detail": "consent is required", "status": 400},
+                headers={"Content-Type": "application/problem+json"},
+            ),
+            [("", "http_400", "consent is required")],
+        ),
+        (
+            httpx.Response(400, text="Bad Request - Invalid referral for joe@contoso.com"),
+            [("", "http_400", "Bad Request - Invalid referral for <email>")],
+        ),
+        (
+            httpx.Response(400, text="<html><body>Bad Request</body></html>"),
+            [("", "http_400", "refused by the API")],
+        ),
+    ],
+)
+async def test_a_400_body_of_any_shape_keeps_its_field_errors_redacted(
+    response: httpx.Response, expected: list[tuple[str, str, str]]
+) -> None:
+    server = Server(response)
+    client, clock, _ = make(server)
+
+    with pytest.raises(InvalidRequest) as caught:
+        await create(client, clock)
+
+    got = [(e.path, e.code, e.message) for e in caught.value.errors]
+    assert [(path, code) for path, code, _ in got] == [(p, c) for p, c, _ in expected]
+    for (_, _, message), (_, _, start) in zip(got, expected, strict=True):
+        assert message.startswith(start)
+    said = str(caught.value) + repr(caught.value.errors)
+    for value in ("Atlantis", "sue@contoso.com", "Sue Smith", "joe@contoso.com"):
+        assert value not in said
+    assert len(server.requests) == 1

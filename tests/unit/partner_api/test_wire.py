@@ -8,7 +8,14 @@ from email.utils import format_datetime
 import pytest
 
 from shared.contracts.errors import FieldError
-from shared.partner_api.wire import parse_error_body, parse_retry_after, redact, target_pointer
+from shared.partner_api.wire import (
+    AuthChallenge,
+    parse_auth_challenge,
+    parse_error_body,
+    parse_retry_after,
+    redact,
+    target_pointer,
+)
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC).timestamp()
 
@@ -125,7 +132,63 @@ def test_messages_lose_quoted_values_emails_and_phone_numbers() -> None:
         ("consent", "/consent"),
         ("/customerProfile/team/0/email", "/customerProfile/team/0/email"),  # already a pointer
         ("/details/a~1b", "/details/a~1b"),
+        # ModelState keys start with the action's parameter name, which is not in our body.
+        ("referral.customerProfile.address.country", "/customerProfile/address/country"),
+        ("value.Details.DealValue", "/details/dealValue"),
+        ("referral.details.requirements.attributes['x.y']", "/details/requirements/attributes/x/y"),
+        ("referral", ""),
+        ("$", ""),
+        ("salesStage", "/salesStage"),
     ],
 )
 def test_graph_targets_become_json_pointers(target: str, pointer: str) -> None:
     assert target_pointer(target) == pointer
+
+
+def test_model_state_lists_every_message_and_caps_the_list() -> None:
+    state = {f"referral.name{i}": ["a", "b"] for i in range(80)}
+    body = {"message": "invalid", "modelState": state}
+
+    parsed = parse_error_body(body, 400)
+
+    assert len(parsed.errors) == 100
+    assert parsed.errors[0] == FieldError(path="/name0", code="http_400", message="a")
+    assert parsed.errors[1].message == "b"
+
+
+def test_a_code_and_description_body_keeps_its_code() -> None:
+    parsed = parse_error_body({"code": "InvalidInput", "description": "bad", "data": []}, 400)
+
+    assert parsed.code == "InvalidInput"
+    assert parsed.errors == (FieldError(path="", code="InvalidInput", message="bad"),)
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "expected"),
+    [
+        (
+            'Bearer realm="", error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsiYWNy'
+            'cyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19"',
+            None,
+            AuthChallenge("insufficient_claims", ("c1",)),
+        ),
+        ("Bearer error=invalid_token", None, AuthChallenge("invalid_token")),
+        (None, {"error": "insufficent_claims"}, AuthChallenge("insufficient_claims")),
+        (
+            None,
+            {"error": {"code": "insufficientClaims", "claims": "not base64 json"}},
+            AuthChallenge("insufficient_claims"),
+        ),
+        (  # an acrs value that is not a short id (it could be anything) is not kept
+            None,
+            {"claims": '{"access_token":{"acrs":{"values":["c1","sue@contoso.com"]}}}'},
+            AuthChallenge(None, ("c1",)),
+        ),
+        ('Bearer realm="x"', {"message": "no"}, None),
+        (None, None, None),
+    ],
+)
+def test_auth_challenges_are_read_from_the_header_or_the_body(
+    header: str | None, body: object, expected: AuthChallenge | None
+) -> None:
+    assert parse_auth_challenge(header, body) == expected
