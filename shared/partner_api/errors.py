@@ -6,7 +6,8 @@
     │   ├── ServiceUnavailable          500, 502, 503, 504, or the token endpoint unreachable
     │   ├── NetworkError                connection refused, reset or dropped
     │   ├── RequestTimedOut             connect, write or read timeout
-    │   └── AmbiguousResponse           202 or 409 on create: the referral may exist (look it up)
+    │   └── AmbiguousResponse           202 without the referral, or 409, on create: the
+    │                                   referral may exist (look it up; never POST blindly)
     ├── ConfigurationError              the deployment's sign-in, consent or role is wrong: hold
     │   │                               the message (retry later, alert), never reject it
     │   ├── Unauthenticated             401 even with a freshly fetched token
@@ -21,11 +22,15 @@ Every class has a stable `CODE` (`throttled`, `access_denied`, …): alert queri
 events name it, so renaming a class changes nothing outside this module.
 
 Attributes every error carries: `operation` (create/get/list/patch), `status` (None when no
-response arrived), `code` (the Graph error code, or None), `request_id` (the service's
+response arrived), `code` (the service's error code: Graph `error.code`, or the `code` of a
+`{code, description}` body; else None), `request_id` (the service's
 `request-id` header) and `client_request_id` (ours). `TransientError` adds `retry_after` (seconds
 the caller should wait before the next try; set whenever the client gives up inside the caller's
 deadline) and `ambiguous` (the request may have taken effect: it was sent and no answer came, or
-the answer was a 5xx — see the ambiguous-create rule in `client.py`).
+the answer was a 5xx, 202 or 409 — see the ambiguous-create rule in `client.py`).
+`ConfigurationError` adds `challenge` (the OAuth error of a `WWW-Authenticate` challenge or body:
+`insufficient_claims` for Conditional Access) and `auth_contexts` (the authentication context ids
+a claims challenge asks for); neither holds token material or personal data.
 
 Messages name the operation, status, code and request ids only. They never repeat the service's
 free-text message or any part of a body: both may contain customer data.
@@ -84,6 +89,7 @@ class TransientError(PartnerApiError):
     """The call may succeed if tried again later."""
 
     CODE: ClassVar[str] = "transient"
+    ALWAYS_AMBIGUOUS: ClassVar[bool] = False  # set by the kinds that are ambiguous by nature
 
     def __init__(
         self,
@@ -98,7 +104,7 @@ class TransientError(PartnerApiError):
         detail: str | None = None,
     ) -> None:
         self.retry_after = retry_after
-        self.ambiguous = ambiguous
+        self.ambiguous = ambiguous or self.ALWAYS_AMBIGUOUS
         super().__init__(
             operation,
             status=status,
@@ -260,25 +266,4 @@ class AmbiguousResponse(TransientError):
     processing, or a conflict with one that exists). Always `ambiguous`: look it up first."""
 
     CODE: ClassVar[str] = "ambiguous_response"
-
-    def __init__(
-        self,
-        operation: str,
-        *,
-        retry_after: float | None = None,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        client_request_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        super().__init__(
-            operation,
-            retry_after=retry_after,
-            ambiguous=True,
-            status=status,
-            code=code,
-            request_id=request_id,
-            client_request_id=client_request_id,
-            detail=detail,
-        )
+    ALWAYS_AMBIGUOUS: ClassVar[bool] = True
