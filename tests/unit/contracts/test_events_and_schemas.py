@@ -23,7 +23,7 @@ from shared.contracts.events import (
     now,
     to_outbound,
 )
-from shared.contracts.schemas import REQUEST_SCHEMA, SCHEMA_NAMES, json_schema, render
+from devtools.schemas import REQUEST_SCHEMA, SCHEMA_NAMES, json_schema, render
 from tests.conftest import REPO
 
 SCHEMAS = REPO / "schemas"
