@@ -49,6 +49,9 @@ MAX_FREE_DEPTH: Final = 64  # free-form parts deeper than this are not walked (t
 _PLACEHOLDER_UNLESS: Final[dict[type[BaseModel], str]] = {ProfileId: "id"}
 
 Kind = Literal["model", "list", "text", "number", "bool", "enum", "free"]
+# Where the walk is: (parent, member name or index), built in O(1) per step and turned into a
+# JSON Pointer only when a problem is reported (most bodies have none).
+Path = tuple[Any, str | int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +78,14 @@ class _Walk:
     tolerant: bool
     problems: list[FieldError] = field(default_factory=list)
 
-    def report(self, path: list[str | int], code: str, message: str) -> None:
-        self.problems.append(FieldError(path=json_pointer(path), code=code, message=message))
+    def report(self, path: Path, code: str, message: str) -> None:
+        parts: list[str | int] = []
+        while path is not None:
+            path, element = path
+            parts.append(element)
+        parts.reverse()
+        pointer = json_pointer(parts)
+        self.problems.append(FieldError(path=pointer, code=code, message=message))
 
 
 _DROP: Final = object()  # "not given": the walker leaves the member out
@@ -91,7 +100,7 @@ class Normalised:
 def normalise_request(data: Any) -> Normalised:
     """Intake: canonicalise a decoded message body; report what no binder could read."""
     walk = _Walk(tolerant=False)
-    body = _value(data, _REQUEST, [], walk)
+    body = _value(data, _REQUEST, None, walk)
     return Normalised(body=None if body is _DROP else body, problems=tuple(walk.problems))
 
 
@@ -106,17 +115,22 @@ def project_onto_request(value: Any) -> Any:
     """
     if not isinstance(value, dict):
         return value
-    projected = _value(value, _REQUEST, [], _Walk(tolerant=True))
+    projected = _value(value, _REQUEST, None, _Walk(tolerant=True))
     return {} if projected is _DROP else projected
 
 
 # ---- the walk ---------------------------------------------------------------------------------
 
 
-def _value(value: Any, shape: Shape, path: list[str | int], walk: _Walk) -> Any:
+def _value(value: Any, shape: Shape, path: Path, walk: _Walk) -> Any:
     if value is None or (isinstance(value, str) and value == ""):
         return _DROP
     match shape.kind:
+        case "text":
+            if isinstance(value, str):
+                return _text(value, shape, path, walk)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return str(value)  # Web API reads a JSON number into a string member
         case "model":
             if isinstance(value, dict) and shape.model is not None:
                 return _object(value, shape.model, path, walk)
@@ -125,11 +139,6 @@ def _value(value: Any, shape: Shape, path: list[str | int], walk: _Walk) -> Any:
                 return _DROP  # `"ids": {}` in Microsoft's examples: an empty collection
             if isinstance(value, list) and shape.item is not None:
                 return _array(value, shape.item, path, walk)
-        case "text":
-            if isinstance(value, str):
-                return _text(value, shape, path, walk)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return str(value)  # Web API reads a JSON number into a string member
         case "number":
             if isinstance(value, str):
                 number = number_from_text(value)
@@ -159,33 +168,34 @@ def _value(value: Any, shape: Shape, path: list[str | int], walk: _Walk) -> Any:
 
 
 def _object(
-    value: dict[str, Any], model: type[BaseModel], path: list[str | int], walk: _Walk
+    value: dict[str, Any], model: type[BaseModel], path: Path, walk: _Walk
 ) -> dict[str, Any]:
     table = model_table(model)
     out: dict[str, Any] = {}
     for key, item in value.items():
-        if not _is_unicode(key):
+        # Known names are ASCII, so a key that matches one is valid text.
+        name = key if key in table.fields else table.by_lower.get(key.lower())
+        if name is None and not _is_unicode(key):
             if not walk.tolerant:
                 walk.report(path, "invalid_unicode", "a member name is not valid Unicode text")
             continue
-        name = table.by_lower.get(key.lower())
         if name is None:
             if walk.tolerant and (item is None or item == ""):
                 continue
             if table.allows_extra or not walk.tolerant:
-                extra = _free(item, [*path, key], walk, depth=0)
+                extra = _free(item, (path, key), walk, depth=0)
                 if extra is not _DROP:
                     out[key] = extra
             continue
         if walk.tolerant and name in table.server_written:
             continue
-        child = _value(item, table.fields[name], [*path, name], walk)
+        child = _value(item, table.fields[name], (path, name), walk)
         if child is _DROP:
             continue
         if name in out:
             if out[name] != child and not walk.tolerant:
                 walk.report(
-                    [*path, name],
+                    (path, name),
                     "duplicate_field",
                     "is given twice with different values (member names match in any case)",
                 )
@@ -194,11 +204,11 @@ def _object(
     return out
 
 
-def _array(value: list[Any], item: Shape, path: list[str | int], walk: _Walk) -> list[Any]:
+def _array(value: list[Any], item: Shape, path: Path, walk: _Walk) -> list[Any]:
     needed = _PLACEHOLDER_UNLESS.get(item.model) if item.model is not None else None
     out: list[Any] = []
     for index, entry in enumerate(value):
-        child = _value(entry, item, [*path, index], walk)
+        child = _value(entry, item, (path, index), walk)
         if child is _DROP:
             continue
         if needed is not None and isinstance(child, dict) and needed not in child:
@@ -207,14 +217,16 @@ def _array(value: list[Any], item: Shape, path: list[str | int], walk: _Walk) ->
     return out
 
 
-def _text(value: str, shape: Shape, path: list[str | int], walk: _Walk) -> Any:
+def _text(value: str, shape: Shape, path: Path, walk: _Walk) -> Any:
     if not _is_unicode(value):
         return _not_unicode(path, walk)
+    if shape.marker is None:
+        return value
     text = normalise_text(value, shape.marker)
     return _DROP if text == "" else text
 
 
-def _free(value: Any, path: list[str | int], walk: _Walk, *, depth: int) -> Any:
+def _free(value: Any, path: Path, walk: _Walk, *, depth: int) -> Any:
     """A part whose shape Microsoft leaves open: walked only for numbers and text no JSON
     encoder can send (and, in the projection, for nulls and empties)."""
     if depth > MAX_FREE_DEPTH:
@@ -235,23 +247,23 @@ def _free(value: Any, path: list[str | int], walk: _Walk, *, depth: int) -> Any:
                 continue
             if walk.tolerant and (item is None or item == ""):
                 continue
-            child = _free(item, [*path, key], walk, depth=depth + 1)
+            child = _free(item, (path, key), walk, depth=depth + 1)
             if child is not _DROP:
                 out[key] = child
         return out
     if isinstance(value, list):
-        items = (_free(v, [*path, i], walk, depth=depth + 1) for i, v in enumerate(value))
+        items = (_free(v, (path, i), walk, depth=depth + 1) for i, v in enumerate(value))
         return [v for v in items if v is not _DROP]
     return value
 
 
-def _not_finite(path: list[str | int], walk: _Walk) -> Any:
+def _not_finite(path: Path, walk: _Walk) -> Any:
     if not walk.tolerant:
         walk.report(path, "not_finite", "must be a finite number")
     return _DROP
 
 
-def _not_unicode(path: list[str | int], walk: _Walk) -> Any:
+def _not_unicode(path: Path, walk: _Walk) -> Any:
     if not walk.tolerant:
         walk.report(path, "invalid_unicode", "is not valid Unicode text")
     return _DROP
@@ -259,6 +271,8 @@ def _not_unicode(path: list[str | int], walk: _Walk) -> Any:
 
 def _is_unicode(text: str) -> bool:
     """False for strings no UTF-8 encoder can send (lone surrogates, e.g. from JSON '\\ud800')."""
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
