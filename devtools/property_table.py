@@ -78,7 +78,8 @@ def render_table() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     lines.extend(_rows((), ReferralRequest))
-    for name in sorted(SERVER_FIELDS, key=str.lower):
+    accepted = set(ReferralRequest.model_fields)  # listed above: accepted, server-written
+    for name in sorted(SERVER_FIELDS - accepted, key=str.lower):
         lines.append(f"| `{name}` |  | no (refused) |  |  | see below | set by Partner Center |")
     for path, names in NESTED_SERVER_FIELDS.items():
         for name in sorted(names):

@@ -115,15 +115,19 @@ SALES_STAGES: Final = ("Qualify", "Develop", "Propose", "Close")  # swagger enum
 
 MICROSOFT_TARGET: Final = {"type": "BusinessProfileLocation", "id": "msft"}
 
-# Top-level fields Partner Center sets; a message that carries one is told so ("read_only_field")
-# instead of "unknown field". Sources: the swagger's readOnly flags (registrations, offerId,
-# quality, isSpam, direction, tags, acceptedDateTime, closedDateTime), server semantics in the
-# swagger and docs (id, eTag, links, organization*, lastModifiedVia, lastRunId,
-# registrationStatus, @odata.context), and keys seen only in real responses (createdVia,
-# dealSensitivity).
+# Top-level fields Partner Center sets. Sources: the swagger's readOnly flags (registrations,
+# offerId, quality, isSpam, direction, tags, acceptedDateTime, closedDateTime), server semantics in
+# the swagger and docs (id, eTag, links, organization*, the timestamps, lastModifiedVia,
+# lastRunId, registrationStatus, @odata.context), and keys seen only in real responses
+# (createdVia, dealSensitivity). A create body carrying one is refused as "read_only_field" —
+# except the three timestamps the 2019 create table lists, which are request fields too
+# (accepted with a warning, never copied from a read-back; see `server_written`).
 SERVER_FIELDS: Final = frozenset(
     {
         "id",
+        "createdDateTime",
+        "updatedDateTime",
+        "expirationDateTime",
         "organizationId",
         "organizationName",
         "acceptedDateTime",
@@ -659,7 +663,6 @@ class CustomerProfileOut(_Open):
     size: str | None = None
     team: list[MemberOut] | None = None
     ids: Any = None  # a list with placeholders ({"profileType": "Duns", "id": ""}), or {} in docs
-    isMatchingComplete: bool | None = None
 
 
 class Referral(_Open):
