@@ -10,7 +10,8 @@ NODE_STAMP   := node_modules/.installed
 
 # The bundled samples; independent.json is published twice to show a suppressed duplicate.
 SAMPLES := samples/shared-cosell.json samples/independent.json samples/private-deal.json \
-           samples/invalid.jsonl samples/independent.json
+           samples/microsoft-2019-create.json samples/microsoft-2024-private.json \
+           samples/services-cosell.json samples/invalid.jsonl samples/independent.json
 
 run: $(STAMP)
 	$(BIN)/referral-relay run --sandbox $(SAMPLES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shared.contracts.schemas import REQUEST_SCHEMA, SCHEMA_NAMES, render
+from devtools.schemas import REQUEST_SCHEMA, SCHEMA_NAMES, render
 
 
 def run(args: argparse.Namespace) -> int:

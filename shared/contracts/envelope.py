@@ -1,6 +1,8 @@
 """Inbound envelope: a Service Bus message on `referral-requests` → a typed `ReferralCommand`.
 
-The body is the Partner API create body (camelCase); the envelope lives in broker properties:
+The body is the Partner API create body, read as Partner Center reads it (keys in any case,
+`""` as not given: see `intake.py`); the command carries its canonical form, which is what we
+POST. The envelope lives in broker properties:
 `MessageId`, `CorrelationId`, application property `source`, and — on copies we reschedule —
 `relayAttempt` and `relayOriginalMessageId`. Bad input of any kind yields one `InvalidMessage`
 (a `ContractViolation`) and never another exception.
@@ -12,11 +14,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol
 
 from shared.contracts.errors import ContractViolation, FieldError
 from shared.contracts.referral import ReferralRequest
-from shared.contracts.validation import validate_referral_request
+from shared.contracts.validation import check_referral_request
 from shared.names import (
     PROP_ATTEMPT,
     PROP_ORIGINAL_MESSAGE_ID,
@@ -61,9 +63,10 @@ class MessageMeta:
 @dataclass(frozen=True, slots=True)
 class ReferralCommand:
     referral: ReferralRequest
-    body: dict[str, Any]  # the validated JSON object, exactly as the publisher sent it
+    body: dict[str, Any]  # the canonical body (camelCase keys, empties dropped): what we POST
     idempotency_key: str  # externalReferenceId, else the first MessageId of the lineage
     meta: MessageMeta
+    warnings: tuple[FieldError, ...] = ()  # accepted doubts (e.g. created Closed), never refusals
 
 
 class InvalidMessage(ContractViolation):
@@ -101,11 +104,11 @@ def parse_message(message: InboundMessage) -> ReferralCommand:
     data: object = None
     try:
         data = decode_body(message.get_body())
-        referral = validate_referral_request(data)
+        intake = check_referral_request(data)
     except ContractViolation as violation:
         key = _best_effort_key(data, meta)
         raise InvalidMessage(list(violation.errors), meta=meta, idempotency_key=key) from None
-    body = cast(dict[str, Any], data)  # validate_referral_request accepted it: a JSON object
+    referral = intake.request
     key = referral.externalReferenceId or meta.original_message_id
     if not key:
         raise InvalidMessage(
@@ -113,7 +116,13 @@ def parse_message(message: InboundMessage) -> ReferralCommand:
             meta=meta,
             idempotency_key="",
         )
-    return ReferralCommand(referral=referral, body=body, idempotency_key=key, meta=meta)
+    return ReferralCommand(
+        referral=referral,
+        body=intake.body,
+        idempotency_key=key,
+        meta=meta,
+        warnings=intake.warnings,
+    )
 
 
 _NO_KEY: Final = "set externalReferenceId in the body or a MessageId on the message"
@@ -162,11 +171,21 @@ def _root(code: str, message: str) -> ContractViolation:
 
 
 def _best_effort_key(data: object, meta: MessageMeta) -> str:
+    """The key of a refused body: its externalReferenceId (any key case) when usable."""
     if isinstance(data, dict):
-        ext = data.get("externalReferenceId")
-        if isinstance(ext, str) and 0 < len(ext) <= 256:
-            return ext
+        for name, ext in data.items():
+            named = isinstance(name, str) and name.lower() == "externalreferenceid"
+            if named and isinstance(ext, str) and 0 < len(ext) <= 256 and _sendable(ext):
+                return ext
     return meta.original_message_id
+
+
+def _sendable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False  # a lone surrogate: it could not go into an event or a log
+    return True
 
 
 def _text(value: object) -> str | None:

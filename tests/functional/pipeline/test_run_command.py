@@ -34,6 +34,8 @@ def test_run_json_reports_every_sample_in_order(
         ("samples/invalid.jsonl:3", "rejected"),
         ("samples/invalid.jsonl:4", "rejected"),
         ("samples/invalid.jsonl:5", "rejected"),
+        ("samples/invalid.jsonl:6", "rejected"),  # emailAddress: not Microsoft's name
+        ("samples/invalid.jsonl:7", "rejected"),  # closeDate: not Microsoft's name
         ("samples/independent.json", "duplicate"),
     ]
     shared, independent, duplicate = results[0], results[1], results[-1]
@@ -57,7 +59,7 @@ def test_run_text_report_carries_no_customer_data(
     monkeypatch.chdir(REPO)
     assert main(["run", *SAMPLES]) == 0
     captured = capsys.readouterr()
-    assert "9 input(s): 2 created, 1 connected, 1 duplicate, 5 rejected" in captured.out
+    assert "11 input(s): 2 created, 1 connected, 1 duplicate, 7 rejected" in captured.out
     contacts = []
     for sample in ("shared-cosell.json", "independent.json", "private-deal.json"):
         body = json.loads((REPO / "samples" / sample).read_text())

@@ -8,6 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from devtools.schemas import REQUEST_SCHEMA, SCHEMA_NAMES, json_schema, render
 from shared.contracts.errors import FieldError
 from shared.contracts.events import (
     CloudEvent,
@@ -23,7 +24,6 @@ from shared.contracts.events import (
     now,
     to_outbound,
 )
-from shared.contracts.schemas import REQUEST_SCHEMA, SCHEMA_NAMES, json_schema, render
 from tests.conftest import REPO
 
 SCHEMAS = REPO / "schemas"
