@@ -77,10 +77,16 @@ class HandlerConfig:
     holder_poll_seconds: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.claim_ttl_seconds < self.request_timeout_seconds + self.clock_margin_seconds:
-            raise ValueError("claim_ttl_seconds must exceed request_timeout_seconds + margin")
+        # A fresh claim must leave one request (and the margin both ways) before it ends.
+        if self.claim_ttl_seconds < self.request_timeout_seconds + 2 * self.clock_margin_seconds:
+            raise ValueError("claim_ttl_seconds must exceed request_timeout_seconds + margins")
         if not self.relookup_delays_seconds:
             raise ValueError("relookup_delays_seconds needs at least one delay")
+        # connect waits inside one invocation: each single wait must fit in it, or every
+        # redelivery would abandon at once.
+        longest = max(*self.relookup_delays_seconds, self.claim_ttl_seconds)
+        if longest + self.clock_margin_seconds > self.max_wait_in_invocation_seconds:
+            raise ValueError("max_wait_in_invocation_seconds must fit each single wait")
 
 
 @dataclass(slots=True)
