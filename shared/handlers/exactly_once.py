@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
@@ -86,6 +86,7 @@ from shared.partner_api.errors import PermanentError, TransientError
 KEY_REUSED: Final = "key_reused_with_different_body"
 ATTEMPTS_EXHAUSTED: Final = "attempts_exhausted"
 ATTEMPTS: Final = "attempts"  # ledger result key: attempts made when it gave up
+ANNOUNCED: Final = "announced"  # ledger result key: the give-up's event went out
 # Waits for another delivery's claim (create: scheduled copies) before a wait counts as an
 # attempt: far more than a holder's lineage can take (it releases between its own attempts).
 MAX_WAITS: Final = 50
@@ -336,16 +337,7 @@ class ExactlyOnce:
         """A permanent refusal of the body: nothing was created for it, so the key is free
         (a corrected resend may use it) and the message is rejected."""
         await self._release(posted=False, lookups=0, not_before=0.0)
-        return await reject(
-            self.deps,
-            self.meta,
-            key=self.flow.subject,
-            source=self.flow.source,
-            stage=self.flow.stage,
-            errors=refusal_errors(refused),
-            refused=refused,
-            external_reference_id=self.flow.external_reference_id,
-        )
+        return await self._reject(refusal_errors(refused), refused)
 
     async def _reject_reuse(self, record: Record) -> Outcome:
         path = "/externalReferenceId" if self.flow.external_reference_id else ""
@@ -357,13 +349,19 @@ class ExactlyOnce:
                 "different body; send that body again, or use a new externalReferenceId"
             ),
         )
+        return await self._reject((problem,), None)
+
+    async def _reject(
+        self, errors: Sequence[FieldError], refused: PermanentError | None
+    ) -> Outcome:
         return await reject(
             self.deps,
             self.meta,
             key=self.flow.subject,
             source=self.flow.source,
             stage=self.flow.stage,
-            errors=(problem,),
+            errors=errors,
+            refused=refused,
             external_reference_id=self.flow.external_reference_id,
         )
 
@@ -406,16 +404,24 @@ class ExactlyOnce:
                 )
             except LedgerConflict:
                 raise RetryLater(CLAIM_LOST, self._outcome("rescheduled", CLAIM_LOST)) from None
-        await self._publish_failed(self.record, code=code, cause=cause)
+        await self._announce(self.record, code=code, cause=cause)
         raise DeadLetterRequested(
             f"gave up after {self.flow.attempt} attempts ({code})", self._outcome("failed", code)
         )
 
+    async def _announce(self, record: Record, *, code: str, cause: BaseException | None) -> None:
+        """Publish the give-up of a `failed` record, then note in it that it went out, so the
+        redeliveries until the dead-letter queue do not publish (and count) it again."""
+        await self._publish_failed(record, code=code, cause=cause)
+        with suppress(LedgerConflict):
+            await self.ledger.fail(record, error_code=code, result={ANNOUNCED: "true"})
+
     async def _failed_already(self, record: Record) -> Outcome:
-        """This lineage gave up before: publish the same give-up again (same id: dropped as a
-        duplicate if the first went out; sent if we died between the ledger and the send)."""
+        """This lineage gave up before. If we died between the ledger and the send, publish
+        the give-up now (same id: a repeat would be dropped by duplicate detection)."""
         code = record.error_code or ATTEMPTS_EXHAUSTED
-        await self._publish_failed(record, code=code, cause=None)
+        if record.result.get(ANNOUNCED) != "true":
+            await self._announce(record, code=code, cause=None)
         raise DeadLetterRequested(
             "this message already gave up (referral-failed was sent)",
             self._outcome("failed", code),

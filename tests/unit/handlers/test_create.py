@@ -392,6 +392,8 @@ async def test_a_give_up_after_throttling_says_no_referral_can_exist() -> None:
     assert record is not None
     assert (record.state, record.posted) == (State.FAILED, False)
     assert world.dead_letters  # abandoned until Service Bus dead-letters it
+    # ... and the redeliveries until then publish (and count) the give-up no more.
+    assert len(world.publisher.of_type(names.REFERRAL_FAILED)) == 1
 
 
 async def test_a_give_up_after_an_ambiguous_post_says_the_referral_may_exist() -> None:
@@ -426,6 +428,7 @@ async def test_a_give_up_lost_between_ledger_and_send_is_sent_by_the_redelivery(
 
     (failed,) = world.events(names.REFERRAL_FAILED)
     assert failed["data"]["errorCode"] == "throttled"
+    assert len(world.publisher.of_type(names.REFERRAL_FAILED)) == 1
 
 
 async def test_a_success_after_a_give_up_names_the_give_up_it_replaces() -> None:
