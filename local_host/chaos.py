@@ -214,6 +214,10 @@ async def run_chaos(config: ChaosConfig) -> ChaosReport:
         retry_budget_seconds=config.retry_budget_seconds,
         claim_ttl_seconds=max(30.0, config.retry_budget_seconds * 4),
         reschedule_base_seconds=1.0,
+        # connect paces its look-ups inside the invocation, in real time (the broker's time warp
+        # stops while an invocation runs): seconds here, as the sandbox commits at once.
+        relookup_delays_seconds=(0.5, 1.0, 2.0),
+        holder_poll_seconds=1.0,
     )
     started = time.perf_counter()
     async with serving(app) as ready:

@@ -89,7 +89,7 @@ async def local_stack(
 
     broker = build_broker(max_delivery_count=max_delivery_count)
     publisher = broker_publisher(broker)
-    ledger = ledger or InMemoryLedger()
+    ledger = ledger or InMemoryLedger(clock=broker.now)  # claims follow the time warp
     deps = HandlerDeps(
         api=api,
         ledger=ledger,

@@ -57,6 +57,10 @@ def handler_config(settings: Settings) -> HandlerConfig:
         max_attempts=settings.max_attempts,
         retry_budget_seconds=settings.retry_budget_seconds,
         claim_ttl_seconds=settings.claim_ttl_seconds,
+        # One request's longest run: a claim with less left is not used to POST.
+        request_timeout_seconds=(
+            settings.http_connect_timeout_seconds + settings.http_read_timeout_seconds
+        ),
     )
 
 

@@ -38,6 +38,12 @@ EVENT_SOURCE_PREFIX: Final = "/referral-relay"
 Stage = Literal["validation", "create", "connect"]
 
 
+_SUPERSEDES: Final = (
+    "The id of an earlier referral-failed event for this key that this success replaces (that "
+    "message gave up; a later one for the same key succeeded): this event is the final outcome."
+)
+
+
 class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -52,6 +58,14 @@ class ReferralCreatedData(_Data):
     status: str | None = None
     substatus: str | None = None
     messageId: str = Field(description="MessageId of the inbound message")
+    engagementGiven: bool | None = Field(
+        default=None,
+        description=(
+            "True when the inbound message named an existing engagement (engagementId): "
+            "Microsoft's referral may already be on it, so connect looks before creating."
+        ),
+    )
+    supersedes: str | None = Field(default=None, description=_SUPERSEDES)
 
 
 class ReferralConnectedData(_Data):
@@ -61,6 +75,7 @@ class ReferralConnectedData(_Data):
     adopted: bool = Field(
         description="True when the connected referral already existed and was adopted"
     )
+    supersedes: str | None = Field(default=None, description=_SUPERSEDES)
 
 
 class ReferralRejectedData(_Data):

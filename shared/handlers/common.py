@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import ClassVar, Final, Literal
 
 from shared.auth.errors import AuthError
 from shared.contracts.errors import FieldError
@@ -29,7 +29,9 @@ OutcomeKind = Literal[
 
 
 class Clock:
-    """Wall time for ledger expiries, monotonic time for deadlines; tests pass a fake."""
+    """Monotonic time for deadlines and in-invocation waits; tests pass a fake. (`time()` is
+    this instance's wall clock: the protocol never decides anything on it, it runs on the
+    ledger's `now()`.)"""
 
     def time(self) -> float:
         return time.time()
@@ -55,6 +57,36 @@ class HandlerConfig:
     claim_ttl_seconds: float = 120.0
     reschedule_base_seconds: float = 5.0
     reschedule_max_seconds: float = 300.0
+    # The longest one Partner API request can take (connect + read timeout): a POST is sent
+    # only on a claim with at least this much (plus the margin) left. `bootstrap` derives it
+    # from the HTTP timeouts.
+    request_timeout_seconds: float = 20.0
+    # How far a worker's reading of the ledger's clock may be off (its `Date` has whole
+    # seconds, and answers take time to arrive).
+    clock_margin_seconds: float = 2.0
+    # After a POST that may have taken effect, the referral is looked up again after each of
+    # these delays (ledger time, from the POST or the previous look-up): longer together than
+    # the list's consistency window. Only when every look-up came back empty is it POSTed again.
+    relookup_delays_seconds: tuple[float, ...] = (30.0, 60.0, 120.0)
+    # Look up before the first POST of a key the ledger has never seen: for a ledger that is
+    # new while Partner Center may already hold referrals (`referral-relay run --live`).
+    lookup_on_first_claim: bool = False
+    # connect_referral waits inside its invocation (a subscription takes no scheduled copies):
+    # at most this long in all, checking a live holder's claim at least this often.
+    max_wait_in_invocation_seconds: float = 240.0
+    holder_poll_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        # A fresh claim must leave one request (and the margin both ways) before it ends.
+        if self.claim_ttl_seconds < self.request_timeout_seconds + 2 * self.clock_margin_seconds:
+            raise ValueError("claim_ttl_seconds must exceed request_timeout_seconds + margins")
+        if not self.relookup_delays_seconds:
+            raise ValueError("relookup_delays_seconds needs at least one delay")
+        # connect waits inside one invocation: each single wait must fit in it, or every
+        # redelivery would abandon at once.
+        longest = max(*self.relookup_delays_seconds, self.claim_ttl_seconds)
+        if longest + self.clock_margin_seconds > self.max_wait_in_invocation_seconds:
+            raise ValueError("max_wait_in_invocation_seconds must fit each single wait")
 
 
 @dataclass(slots=True)
@@ -87,6 +119,8 @@ class Outcome:
 
 
 CLAIM_BUSY: Final = "claim_busy"  # another worker holds the key's claim right now
+CLAIM_LOST: Final = "claim_lost"  # our claim was taken over before we could record
+AWAITING_LOOKUP: Final = "awaiting_lookup"  # a POST may have taken effect: look again later
 
 
 class RetryLater(Exception):
@@ -101,6 +135,31 @@ class RetryLater(Exception):
 class DeadLetterRequested(RetryLater):
     """This message lineage has given up: keep abandoning it until Service Bus dead-letters it
     at its max delivery count (we do not depend on preview settlement APIs, design §4)."""
+
+
+class Postponed(Exception):
+    """A reason of the protocol's own to try again later (never a refusal of the message)."""
+
+    CODE: ClassVar[str] = "postponed"
+
+
+class LookupFailed(Postponed):
+    """Looking the referral up failed, whatever the API said (a 400 refusing the filter too):
+    a look-up that cannot answer says nothing about the message."""
+
+    CODE: ClassVar[str] = "lookup_failed"
+
+
+class ReadFailed(Postponed):
+    """Our own referral, which Partner Center created, could not be read back."""
+
+    CODE: ClassVar[str] = "read_failed"
+
+
+class LeaseTooShort(Postponed):
+    """The claim has less than one request timeout left even after renewing it."""
+
+    CODE: ClassVar[str] = "claim_too_short"
 
 
 def new_owner() -> str:
@@ -138,7 +197,7 @@ def is_transient(exc: BaseException) -> bool:
     # Our own credentials, consent or role failing is about the deployment, not the message:
     # hold it (an operator runs `referral-relay login` or grants the role) rather than reject
     # a good referral.
-    return isinstance(exc, TransientError | ConfigurationError | AuthError)
+    return isinstance(exc, TransientError | ConfigurationError | AuthError | Postponed)
 
 
 def retry_after(exc: BaseException) -> float | None:

@@ -4,8 +4,8 @@ key and the message lineage, so a repeat is dropped and a corrected resend is no
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from contextlib import suppress
 
 from shared.contracts.envelope import MessageMeta
 from shared.contracts.errors import FieldError
@@ -20,9 +20,19 @@ from shared.contracts.events import (
     to_outbound,
 )
 from shared.handlers.common import HandlerDeps, Outcome
-from shared.ledger.port import LedgerConflict, Record
 from shared.names import REFERRAL_FAILED, REFERRAL_REJECTED
 from shared.partner_api.errors import PermanentError
+
+
+def failed_event_id(ledger_key: str, lineage: str) -> str:
+    """The id of the `referral-failed` of one lineage: a later success names it (`supersedes`)."""
+    return event_id(REFERRAL_FAILED, f"{ledger_key}/{lineage}")
+
+
+def keyless_subject(body: bytes) -> str:
+    """The subject of a rejection for a message with neither externalReferenceId nor MessageId
+    (CloudEvents forbids an empty subject): its body's digest, so a repeat gets the same id."""
+    return "no-key:" + hashlib.sha256(body).hexdigest()[:32]
 
 
 async def reject(
@@ -35,13 +45,16 @@ async def reject(
     errors: Sequence[FieldError],
     refused: PermanentError | None = None,
     external_reference_id: str | None = None,
+    subject: str | None = None,
 ) -> Outcome:
+    """`subject`: when the key is empty (no key at all), what names the message instead."""
     lineage = meta.original_message_id
+    subject = key or subject or keyless_subject(b"")
     event = ReferralRejectedEvent(
-        id=event_id(REFERRAL_REJECTED, f"{key}/{lineage}"),
+        id=event_id(REFERRAL_REJECTED, f"{subject}/{lineage}"),
         source=source,
         time=now(),
-        subject=key,
+        subject=subject,
         data=ReferralRejectedData(
             idempotencyKey=key,
             externalReferenceId=external_reference_id,
@@ -64,10 +77,9 @@ async def reject(
     )
 
 
-async def fail(
+async def publish_failed(
     deps: HandlerDeps,
     meta: MessageMeta,
-    record: Record | None,
     *,
     key: str,
     ledger_key: str,
@@ -75,12 +87,14 @@ async def fail(
     stage: Stage,
     attempts: int,
     code: str,
-    cause: BaseException,
+    referral_may_exist: bool,
+    cause: BaseException | None = None,
     external_reference_id: str | None = None,
 ) -> None:
-    """Publish `referral-failed`, then mark the ledger record failed for this lineage."""
+    """Publish `referral-failed` for this message lineage. The caller has made it final first
+    (the ledger accepted `failed` under its claim), so a success cannot follow it unnoticed."""
     event = ReferralFailedEvent(
-        id=event_id(REFERRAL_FAILED, f"{ledger_key}/{meta.original_message_id}"),
+        id=failed_event_id(ledger_key, meta.original_message_id),
         source=source,
         time=now(),
         subject=key,
@@ -93,16 +107,11 @@ async def fail(
             errorCode=code,
             httpStatus=getattr(cause, "status", None),
             partnerRequestId=getattr(cause, "request_id", None),
-            # A POST went out under this claim (the flag is set before each) and no attempt
-            # since has found or recorded the referral: it may exist all the same.
-            referralMayExist=record is not None and record.posted,
+            # A POST went out under this key (the flag is set before each) and nothing since
+            # has found or recorded the referral: it may exist all the same.
+            referralMayExist=referral_may_exist,
         ),
     )
-    # Event first: if we die before the ledger says "failed", a redelivery repeats both and the
-    # repeated event has the same id (dropped by duplicate detection).
     await deps.publisher.publish(
         to_outbound(event, correlation_id=meta.correlation_id, traceparent=meta.traceparent)
     )
-    if record is not None:
-        with suppress(LedgerConflict):  # taken over meanwhile: the new holder decides
-            await deps.ledger.fail(record, error_code=code)

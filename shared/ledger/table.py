@@ -4,14 +4,18 @@ One entity per (scope, key):
 
     PartitionKey   the scope ("create" | "connect")
     RowKey         sha256 of the key (UTF-8), 64 hex digits — the key itself is not stored
-    state, owner, expires_at, lineage, posted, claims,
-    referral_id, engagement_id, error_code        the `Record` fields of the same name
+    state, owner, expires_at, lineage, posted, claims, referral_id, engagement_id,
+    error_code, body_hash, lookups, not_before    the `Record` fields of the same name
     result         `Record.result` as a JSON object string
 
-The record's `etag` is the entity's ETag. A claim is `create_entity` (insert-if-absent); a lost
-insert reads the winner and lets `rules.decide` answer; takeovers and updates replace the entity
-only if its ETag is unchanged. An ETag mismatch is `Busy` for a claim, `LedgerConflict` for an
-update. Adapters only store: every decision is `rules`'.
+The record's `etag` is the entity's ETag. Times (`expires_at`, `not_before`) are on the table
+service's clock, estimated from the `Date` header of its responses (`ServerClock`): a worker's
+wall clock may be minutes off, the service's is the one every worker shares.
+
+A claim is `create_entity` (insert-if-absent); a lost insert reads the winner and lets
+`rules.decide` answer; takeovers and updates replace the entity only if its ETag is unchanged.
+An ETag mismatch is `Busy` for a claim, `LedgerConflict` for an update. Adapters only store:
+every decision is `rules`'.
 
 Why hash the key: Table keys forbid `/ \\ # ?` and control characters and stop at 1 KiB, while an
 externalReferenceId may hold anything. A digest is always valid, fixed-size, and keeps CRM ids
@@ -28,8 +32,10 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Final
 
 from shared.ledger import rules
 from shared.ledger.port import Busy, Claimed, ClaimResult, LedgerConflict, Record, Scope, State
@@ -41,6 +47,57 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 _log = logging.getLogger("referral_relay.ledger")  # under our root: scrubbed and exported
+
+
+# The SDK's defaults (300 s connect and read timeouts, 10 retries, backoff up to 120 s) would let
+# one ledger call outlive the invocation's 45 s retry budget and the claim it guards. Bounded:
+# at most 3 tries of 3 s + 8 s, 2 s apart, and 20 s in all.
+CLIENT_OPTIONS: Final[dict[str, Any]] = {
+    "connection_timeout": 3,
+    "read_timeout": 8,
+    "retry_total": 2,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 2,
+    "timeout": 20,
+}
+
+
+class ServerClock:
+    """The table service's clock: the `Date` header of its responses plus the local monotonic
+    time since. `Date` has whole seconds and is written before the answer travels, so each
+    reading runs up to a second or so behind the service; the clock keeps the least-late one
+    (the largest offset) and so never runs backwards. Behind means a claim looks live a little
+    longer to a taker, never shorter; the holder allows for it (`clock_margin_seconds`). Before
+    any response the local wall clock stands in (a ledger's first call, the table check, always
+    brings one)."""
+
+    def __init__(
+        self,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._monotonic = monotonic
+        self._wall = wall
+        self._offset: float | None = None  # service epoch seconds minus local monotonic
+
+    def observe(self, date_header: str | None) -> None:
+        if not date_header:
+            return
+        try:
+            server = parsedate_to_datetime(date_header).timestamp()
+        except (TypeError, ValueError):
+            return
+        offset = server - self._monotonic()
+        self._offset = offset if self._offset is None else max(self._offset, offset)
+
+    @property
+    def synced(self) -> bool:
+        return self._offset is not None
+
+    def now(self) -> float:
+        if self._offset is None:
+            return self._wall()
+        return self._monotonic() + self._offset
 
 
 def row_key(key: str) -> str:
@@ -62,6 +119,7 @@ class TableLedger:
         self._credential = credential
         self._table_ready = False
         self._table_lock = asyncio.Lock()
+        self.clock = ServerClock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TableLedger:
@@ -92,6 +150,7 @@ class TableLedger:
             endpoint=settings.ledger_table_url,
             table_name=settings.ledger_table,
             credential=credential,
+            **CLIENT_OPTIONS,
         )
         return cls(client, credential=credential)
 
@@ -99,12 +158,12 @@ class TableLedger:
     def from_connection_string(
         cls, connection_string: str, table_name: str, **client_options: Any
     ) -> TableLedger:
-        """`client_options` go to the SDK client (e.g. `raw_request_hook`)."""
+        """`client_options` go to the SDK client (e.g. `raw_request_hook`), over
+        `CLIENT_OPTIONS`."""
         from azure.data.tables.aio import TableClient
 
-        return cls(
-            TableClient.from_connection_string(connection_string, table_name, **client_options)
-        )
+        options = {**CLIENT_OPTIONS, **client_options}
+        return cls(TableClient.from_connection_string(connection_string, table_name, **options))
 
     @property
     def table_name(self) -> str:
@@ -118,15 +177,38 @@ class TableLedger:
 
     # -- the port ----------------------------------------------------------------------------
 
+    def now(self) -> float:
+        return self.clock.now()
+
     async def claim(
-        self, scope: Scope, key: str, *, owner: str, lineage: str, ttl: float, now: float
+        self,
+        scope: Scope,
+        key: str,
+        *,
+        owner: str,
+        lineage: str,
+        ttl: float,
+        body_hash: str | None = None,
+        posting: bool = False,
     ) -> ClaimResult:
         from azure.core.exceptions import ResourceExistsError
 
         client = await self._table()
-        record = rules.new_claim(scope, key, owner=owner, lineage=lineage, ttl=ttl, now=now)
+        # Expiry on the service's clock as it stands when the insert is sent: the earliest the
+        # write can take effect, so the holder (which measures what is left after the call
+        # returns) never believes in more lease than a taker will grant it.
+        record = rules.new_claim(
+            scope,
+            key,
+            owner=owner,
+            lineage=lineage,
+            ttl=ttl,
+            now=self.now(),
+            body_hash=body_hash,
+            posting=posting,
+        )
         try:
-            written = await client.create_entity(_entity(record))
+            written = await client.create_entity(_entity(record), raw_response_hook=self._seen)
         except ResourceExistsError:
             pass
         else:
@@ -134,16 +216,26 @@ class TableLedger:
         existing = await self._read(scope, key)
         if existing is None:
             return Busy(None)  # gone between our insert and read (nothing deletes): retry later
-        decision = rules.decide(existing, owner=owner, lineage=lineage, ttl=ttl, now=now)
+        decision = rules.decide(
+            existing,
+            owner=owner,
+            lineage=lineage,
+            ttl=ttl,
+            now=self.now(),  # after the read: its Date is the freshest the service gave
+            body_hash=body_hash,
+            posting=posting,
+        )
         if not isinstance(decision, Record):
             return decision
         try:
-            return Claimed(await self._replace(decision, if_etag=existing.etag))
+            return Claimed(await self._replace(decision, if_etag=existing.etag), previous=existing)
         except LedgerConflict:
             return Busy(None)  # another worker took it over between our read and write
 
-    async def mark_posted(self, record: Record) -> Record:
-        return await self._replace(rules.posted(record), if_etag=record.etag)
+    async def mark_posted(self, record: Record, *, ttl: float) -> Record:
+        return await self._replace(
+            rules.posted(record, ttl=ttl, now=self.now()), if_etag=record.etag
+        )
 
     async def complete(
         self,
@@ -158,11 +250,22 @@ class TableLedger:
         )
         return await self._replace(updated, if_etag=record.etag)
 
-    async def fail(self, record: Record, *, error_code: str) -> Record:
-        return await self._replace(rules.failed(record, error_code=error_code), if_etag=record.etag)
+    async def fail(
+        self, record: Record, *, error_code: str, result: dict[str, str] | None = None
+    ) -> Record:
+        updated = rules.failed(record, error_code=error_code, result=result)
+        return await self._replace(updated, if_etag=record.etag)
 
-    async def release(self, record: Record) -> Record:
-        return await self._replace(rules.released(record), if_etag=record.etag)
+    async def release(
+        self,
+        record: Record,
+        *,
+        posted: bool | None = None,
+        lookups: int | None = None,
+        not_before: float | None = None,
+    ) -> Record:
+        updated = rules.released(record, posted=posted, lookups=lookups, not_before=not_before)
+        return await self._replace(updated, if_etag=record.etag)
 
     async def get(self, scope: Scope, key: str) -> Record | None:
         await self._table()
@@ -183,7 +286,7 @@ class TableLedger:
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
         try:
-            await self._client.create_table()
+            await self._client.create_table(raw_response_hook=self._seen)
         except ResourceExistsError:
             pass  # deployed: the infra created it
         except HttpResponseError as exc:
@@ -197,7 +300,9 @@ class TableLedger:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            entity = await self._client.get_entity(scope.value, row_key(key))
+            entity = await self._client.get_entity(
+                scope.value, row_key(key), raw_response_hook=self._seen
+            )
         except ResourceNotFoundError:
             return None
         return _record(scope, key, entity, etag=str(entity.metadata["etag"]))
@@ -215,11 +320,16 @@ class TableLedger:
                 mode=UpdateMode.REPLACE,
                 etag=if_etag,
                 match_condition=MatchConditions.IfNotModified,
+                raw_response_hook=self._seen,
             )
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
             # Scope only: the key may be a CRM id.
             raise LedgerConflict(f"ledger record {record.scope}/… changed under us") from exc
         return dataclasses.replace(record, etag=_etag(written))
+
+    def _seen(self, response: Any) -> None:
+        """azure-core's `raw_response_hook`: every answer of the service sets our clock."""
+        self.clock.observe(response.http_response.headers.get("Date"))
 
 
 def _entity(record: Record) -> dict[str, Any]:
@@ -237,6 +347,9 @@ def _entity(record: Record) -> dict[str, Any]:
         "engagement_id": record.engagement_id,
         "result": json.dumps(record.result, ensure_ascii=False, sort_keys=True),
         "error_code": record.error_code,
+        "body_hash": record.body_hash,
+        "lookups": record.lookups,
+        "not_before": float(record.not_before),
     }
 
 
@@ -255,6 +368,9 @@ def _record(scope: Scope, key: str, entity: Mapping[str, Any], *, etag: str) -> 
         engagement_id=entity.get("engagement_id"),
         result={str(k): str(v) for k, v in result.items()},
         error_code=entity.get("error_code"),
+        body_hash=entity.get("body_hash"),
+        lookups=int(entity.get("lookups", 0)),
+        not_before=float(entity.get("not_before", 0.0)),
         etag=etag,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlparse
@@ -13,13 +14,12 @@ from azure.core.pipeline.transport import AioHttpTransport, AsyncHttpTransport
 from azure.data.tables.aio import TableClient
 
 from shared.ledger.port import Busy, Claimed, Scope
-from shared.ledger.table import TableLedger
+from shared.ledger.table import ServerClock, TableLedger
 from shared.settings import Settings
 from tests.support.azurite import unique_table_name
 
 pytestmark = pytest.mark.azurite
 
-NOW = 1_000.0
 TTL = 30.0
 KEY = "CRM-0042/ü#?"
 
@@ -88,11 +88,9 @@ async def ledger(
 async def test_entity_layout_hashes_the_key_and_stores_every_field(
     ledger: TableLedger, raw_table: TableClient
 ) -> None:
-    claim = await ledger.claim(
-        Scope.CREATE, KEY, owner="worker-a", lineage="msg-1", ttl=TTL, now=NOW
-    )
+    claim = await ledger.claim(Scope.CREATE, KEY, owner="worker-a", lineage="msg-1", ttl=TTL)
     assert isinstance(claim, Claimed)
-    posted = await ledger.mark_posted(claim.record)
+    posted = await ledger.mark_posted(claim.record, ttl=TTL)
     done = await ledger.complete(
         posted, referral_id="ref-1", engagement_id="eng-1", result={"connectedReferralId": "ref-ms"}
     )
@@ -105,13 +103,15 @@ async def test_entity_layout_hashes_the_key_and_stores_every_field(
         "RowKey": hashlib.sha256(KEY.encode()).hexdigest(),
         "state": "completed",
         "owner": "worker-a",
-        "expires_at": NOW + TTL,
+        "expires_at": posted.expires_at,
         "lineage": "msg-1",
         "posted": True,
         "claims": 1,
         "referral_id": "ref-1",
         "engagement_id": "eng-1",
         "result": '{"connectedReferralId": "ref-ms"}',
+        "lookups": 0,
+        "not_before": 0.0,
     }
     assert entities[0].metadata["etag"] == done.etag
 
@@ -119,9 +119,7 @@ async def test_entity_layout_hashes_the_key_and_stores_every_field(
 async def test_the_key_itself_is_stored_nowhere(
     ledger: TableLedger, raw_table: TableClient
 ) -> None:
-    claim = await ledger.claim(
-        Scope.CREATE, KEY, owner="worker-a", lineage="msg-1", ttl=TTL, now=NOW
-    )
+    claim = await ledger.claim(Scope.CREATE, KEY, owner="worker-a", lineage="msg-1", ttl=TTL)
     assert isinstance(claim, Claimed)
     await ledger.fail(claim.record, error_code="throttled")
 
@@ -135,15 +133,11 @@ async def test_the_key_itself_is_stored_nowhere(
 async def test_a_replace_drops_fields_the_new_record_no_longer_has(
     ledger: TableLedger, raw_table: TableClient
 ) -> None:
-    first = await ledger.claim(
-        Scope.CONNECT, KEY, owner="worker-a", lineage="msg-1", ttl=TTL, now=NOW
-    )
+    first = await ledger.claim(Scope.CONNECT, KEY, owner="worker-a", lineage="msg-1", ttl=TTL)
     assert isinstance(first, Claimed)
     await ledger.fail(first.record, error_code="unavailable")
 
-    retry = await ledger.claim(
-        Scope.CONNECT, KEY, owner="worker-b", lineage="msg-2", ttl=TTL, now=NOW
-    )
+    retry = await ledger.claim(Scope.CONNECT, KEY, owner="worker-b", lineage="msg-2", ttl=TTL)
 
     assert isinstance(retry, Claimed)
     entity = await raw_table.get_entity("connect", hashlib.sha256(KEY.encode()).hexdigest())
@@ -156,19 +150,14 @@ async def test_a_takeover_lost_between_read_and_write_is_busy(
 ) -> None:
     other = TableLedger.from_connection_string(azurite_table, table_name)
     try:
-        first = await ledger.claim(
-            Scope.CREATE, KEY, owner="worker-a", lineage="m", ttl=TTL, now=NOW
-        )
+        first = await ledger.claim(Scope.CREATE, KEY, owner="worker-a", lineage="m", ttl=0)
         assert isinstance(first, Claimed)
-        later = NOW + TTL + 1
         # Worker b takes the expired claim over after our read, before our replace reaches it.
         spy.before_first_replace = lambda: other.claim(
-            Scope.CREATE, KEY, owner="worker-b", lineage="m", ttl=TTL, now=later
+            Scope.CREATE, KEY, owner="worker-b", lineage="m", ttl=TTL
         )
 
-        result = await ledger.claim(
-            Scope.CREATE, KEY, owner="worker-c", lineage="m", ttl=TTL, now=later
-        )
+        result = await ledger.claim(Scope.CREATE, KEY, owner="worker-c", lineage="m", ttl=TTL)
 
         assert result == Busy(None)
         stored = await ledger.get(Scope.CREATE, KEY)
@@ -185,13 +174,13 @@ async def test_the_table_is_created_once_on_first_use(
 
     results = await asyncio.gather(
         *(
-            ledger.claim(Scope.CREATE, f"key-{i}", owner="w", lineage="m", ttl=TTL, now=NOW)
+            ledger.claim(Scope.CREATE, f"key-{i}", owner="w", lineage="m", ttl=TTL)
             for i in range(10)
         )
     )
     for result in results:
         assert isinstance(result, Claimed)
-        await ledger.mark_posted(result.record)
+        await ledger.mark_posted(result.record, ttl=TTL)
     assert await ledger.get(Scope.CREATE, "key-0") is not None
 
     assert spy.table_creations() == 1
@@ -203,7 +192,7 @@ async def test_an_existing_table_is_used_as_it_is(
     await raw_table.create_table()  # as the infra does
     await raw_table.create_entity({"PartitionKey": "other", "RowKey": "row", "kept": True})
 
-    result = await ledger.claim(Scope.CREATE, KEY, owner="w", lineage="m", ttl=TTL, now=NOW)
+    result = await ledger.claim(Scope.CREATE, KEY, owner="w", lineage="m", ttl=TTL)
 
     assert isinstance(result, Claimed)
     assert spy.table_creations() == 1  # tried, got "already exists", went on
@@ -226,10 +215,67 @@ async def test_from_settings_uses_the_connection_string(
     )
     ledger = TableLedger.from_settings(settings)
     try:
-        result = await ledger.claim(Scope.CREATE, KEY, owner="w", lineage="m", ttl=TTL, now=NOW)
+        result = await ledger.claim(Scope.CREATE, KEY, owner="w", lineage="m", ttl=TTL)
 
         assert isinstance(result, Claimed)
         assert ledger.table_name == table_name
         assert await ledger.get(Scope.CREATE, KEY) == result.record
     finally:
         await ledger.close()
+
+
+HOUR = 3_600.0
+
+
+def skewed(ledger: TableLedger, by: float) -> TableLedger:
+    """The ledger as a worker whose wall clock is `by` seconds off would run it."""
+    ledger.clock = ServerClock(wall=lambda: time.time() + by)
+    return ledger
+
+
+async def test_the_ledger_runs_on_the_services_clock_not_the_workers(
+    ledger: TableLedger,
+) -> None:
+    skewed(ledger, -HOUR)
+    assert ledger.now() < time.time() - HOUR / 2  # nothing heard from the service yet
+
+    await ledger.get(Scope.CREATE, KEY)  # any answer carries the service's Date
+
+    assert ledger.clock.synced
+    assert ledger.now() > time.time() - HOUR / 2  # Azurite runs on this machine's clock
+
+
+async def test_a_worker_an_hour_fast_cannot_take_over_a_live_claim(
+    ledger: TableLedger, azurite_table: str, table_name: str
+) -> None:
+    # Today's failure (D4): each worker compared expiries with its own wall clock, so one an
+    # hour fast saw every claim as lapsed and took it over while its holder was POSTing.
+    fast = skewed(TableLedger.from_connection_string(azurite_table, table_name), +HOUR)
+    slow = skewed(ledger, -HOUR)
+    try:
+        first = await slow.claim(Scope.CREATE, KEY, owner="slow", lineage="m", ttl=TTL)
+        assert isinstance(first, Claimed)
+
+        second = await fast.claim(Scope.CREATE, KEY, owner="fast", lineage="m", ttl=TTL)
+
+        assert second == Busy(first.record)
+        # And the slow one's claim does not outlive its ttl on the service's clock either.
+        assert first.record.expires_at <= fast.now() + TTL
+    finally:
+        await fast.close()
+
+
+async def test_the_sdk_cannot_outlive_the_invocation_budget(ledger: TableLedger) -> None:
+    from shared.ledger.table import CLIENT_OPTIONS
+
+    pipeline: Any = ledger._client._client._client._pipeline  # type: ignore[attr-defined]
+    (retry,) = [p for p in pipeline._impl_policies if hasattr(p, "total_retries")]
+    # Every try is bounded, and so are the retries: well inside the 45 s budget.
+    assert (retry.total_retries, retry.timeout, retry.backoff_max) == (
+        CLIENT_OPTIONS["retry_total"],
+        CLIENT_OPTIONS["timeout"],
+        CLIENT_OPTIONS["retry_backoff_max"],
+    )
+    tries = retry.total_retries + 1
+    worst = tries * (CLIENT_OPTIONS["connection_timeout"] + CLIENT_OPTIONS["read_timeout"])
+    assert min(worst, retry.timeout) + retry.total_retries * retry.backoff_max < 45

@@ -17,6 +17,8 @@ FAST = HandlerConfig(
     retry_budget_seconds=1.5,
     claim_ttl_seconds=30,
     reschedule_base_seconds=5,
+    # connect's paced look-ups wait inside the invocation in real time (no time warp there).
+    relookup_delays_seconds=(0.2, 0.4, 0.8),
 )
 
 
