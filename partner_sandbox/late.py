@@ -41,6 +41,10 @@ class LateCommits:
         self.landed += len(out)
         return out
 
+    def due_times(self) -> list[float]:
+        """When the pending commits land, earliest first."""
+        return sorted(c.due for c in self._heap)
+
     def __len__(self) -> int:
         return len(self._heap)
 
