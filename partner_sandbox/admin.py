@@ -12,6 +12,10 @@ POST /_sandbox/reset                   {"tokens"?: false} forget referrals, stat
 POST /_sandbox/refresh-tokens/revoke   {"user"?: "admin"} refresh tokens now fail (AADSTS700082)
 POST /_sandbox/tokens                  {"user"?: "admin", "lifetimeSeconds"?, "clientId"?}
                                        a token response (access + refresh) for a configured user
+POST /_sandbox/settle                  land every pending late commit now: {"landed": n}
+POST /_sandbox/referrals               store a referral verbatim (?organization=<id>): 201
+POST /_sandbox/referrals/{id}/{action} accept, decline, close, expire, as Microsoft would;
+                                       {"substatus"?: "Won"|"Lost", "statusReason"?}
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ from starlette.routing import Route
 
 from partner_sandbox.config import FaultSpec, parse_latency_map
 from partner_sandbox.faults import Fault
+from partner_sandbox.lifecycle import LifecycleError, act, store_verbatim
 from partner_sandbox.responses import json_response, read_body
 
 if TYPE_CHECKING:
     from partner_sandbox.app import Sandbox
 
 Handler = Callable[[Request], Awaitable[Response]]
-_ADMIN_MAX_BODY = 64 * 1024
+_ADMIN_MAX_BODY = 1_000_000  # a stored referral can be as large as a created one
 
 
 class AdminError(Exception):
@@ -72,7 +77,7 @@ def _guarded(handler: Handler) -> Handler:
             return json_response({"error": "the admin API answers loopback clients only"}, 403)
         try:
             return await handler(request)
-        except (AdminError, ValueError, KeyError, TypeError) as exc:
+        except (AdminError, LifecycleError, ValueError, KeyError, TypeError) as exc:
             message = str(exc) if not isinstance(exc, KeyError) else "no such user"
             return json_response({"error": message}, 400)
 
@@ -93,7 +98,35 @@ class AdminApi:
             Route("/reset", _guarded(self.reset), methods=["POST"]),
             Route("/refresh-tokens/revoke", _guarded(self.revoke), methods=["POST"]),
             Route("/tokens", _guarded(self.tokens), methods=["POST"]),
+            Route("/settle", _guarded(self.settle), methods=["POST"]),
+            Route("/referrals", _guarded(self.store_referral), methods=["POST"]),
+            Route("/referrals/{id}/{action}", _guarded(self.act), methods=["POST"]),
         ]
+
+    async def settle(self, request: Request) -> Response:
+        return json_response({"landed": self._sandbox.settle()})
+
+    async def store_referral(self, request: Request) -> Response:
+        stored = store_verbatim(
+            self._sandbox, await _object(request), request.query_params.get("organization")
+        )
+        return json_response(stored, 201)
+
+    async def act(self, request: Request) -> Response:
+        body = await _object(request)
+        substatus, reason = body.get("substatus"), body.get("statusReason")
+        if substatus is not None and not isinstance(substatus, str):
+            raise AdminError("substatus must be a string")
+        if reason is not None and not isinstance(reason, str):
+            raise AdminError("statusReason must be a string")
+        updated = act(
+            self._sandbox,
+            str(request.path_params["id"]),
+            str(request.path_params["action"]),
+            substatus=substatus,
+            status_reason=reason,
+        )
+        return json_response(updated)
 
     async def stats(self, request: Request) -> Response:
         return json_response(self._sandbox.stats())

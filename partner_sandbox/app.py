@@ -3,11 +3,12 @@
 `SandboxApp.__call__` wraps every HTTP request, outside Starlette's own middleware, with what
 must happen before any route runs or after it answers:
 
-1. classify the request into a route name (`create`, `list`, `get`, `update`, `replace`,
+1. land the late commits that are due on the sandbox clock (time-based faults are lazy),
+2. classify the request into a route name (`create`, `list`, `get`, `update`, `replace`,
    `token`, `devicecode`, `discovery`, `other`; the admin API is not counted),
-2. ask the fault injector (faultable routes only) for latency and a fault,
-3. add `request-id` and the echoed `client-request-id` to the response headers,
-4. count the outcome (status code, or `drop`/`hang`/`lost`) per route.
+3. ask the fault injector (faultable routes only) for latency and a fault,
+4. add `request-id` and the echoed `client-request-id` to the response headers,
+5. count the outcome (status code, or `drop`/`hang`/`lost`/`late-504`/...) per route.
 
 Latency is the time from the request's arrival to its answer (or its drop), as a client sees a
 real service's: the sandbox does the request's work at once and holds the answer until the
@@ -17,7 +18,6 @@ latency has passed, so its own processing time is inside the latency rather than
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -31,16 +31,26 @@ from starlette.routing import Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from partner_sandbox.admin import AdminApi
-from partner_sandbox.api import COLLECTION, ReferralsApi
+from partner_sandbox.api import COLLECTION, DOCUMENTED_COLLECTION, LATE_SCOPE_KEY, ReferralsApi
+from partner_sandbox.clock import Clock, ClockSource
 from partner_sandbox.config import SandboxConfig
-from partner_sandbox.faults import Connections, Fault, FaultInjector, hold_until_disconnect
+from partner_sandbox.faults import (
+    Connections,
+    Fault,
+    FaultInjector,
+    LateAnswer,
+    hold_until_disconnect,
+)
 from partner_sandbox.identity import Identity
+from partner_sandbox.late import LateCommits
+from partner_sandbox.rate_cap import RateCap
 from partner_sandbox.responses import (
     REQUEST_ID_SCOPE_KEY,
     ApiError,
+    Throttled,
     entra_error,
     graph_error,
-    json_response,
+    throttled_response,
 )
 from partner_sandbox.store import ReferralStore
 from partner_sandbox.tokens import TokenService
@@ -54,12 +64,12 @@ _ITEM_METHODS: Final = {"GET": "get", "PATCH": "update", "PUT": "replace"}
 
 def route_of(method: str, path: str) -> str | None:
     """The route name used for latency, faults and stats; None for the admin API."""
-    if path == COLLECTION:
+    if path in (COLLECTION, DOCUMENTED_COLLECTION):
         return _COLLECTION_METHODS.get(method, "other")
     if path.startswith(_ITEM_PREFIX):
-        return (
-            _ITEM_METHODS.get(method, "other") if "/" not in path[len(_ITEM_PREFIX) :] else "other"
-        )
+        rest = path[len(_ITEM_PREFIX) :]
+        rest = rest[:-1] if rest.endswith("/") else rest  # the deal-registration path
+        return _ITEM_METHODS.get(method, "other") if rest and "/" not in rest else "other"
     if path.startswith("/_sandbox/"):
         return None
     if path.endswith("/oauth2/v2.0/token"):
@@ -74,16 +84,36 @@ def route_of(method: str, path: str) -> str | None:
 class Sandbox:
     """All state of one sandbox: referrals, tokens, faults, live connections, request counts."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, clock: ClockSource | None = None) -> None:
         self.config = config
+        self._clock = Clock(clock or config.clock)
         self.store = ReferralStore(config.seed)
-        self.tokens = TokenService(config)
+        self.tokens = TokenService(config, self._clock)
         self.faults = FaultInjector(config)
+        self.late = LateCommits()
+        self.rate_cap = RateCap()
         self.connections = Connections()
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        # How injected latency waits and is measured; tests swap in a recorder and a fixed clock.
+        # How injected latency waits; tests swap in a recorder.
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self.clock: Callable[[], float] = time.monotonic
+        self.api: ReferralsApi | None = None  # set by create_app
+
+    @property
+    def clock(self) -> Clock:
+        """The sandbox's wall clock (POSIX seconds) for everything time-based."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, source: ClockSource) -> None:
+        self._clock.source = source
+
+    def settle(self, *, due_only: bool = False) -> int:
+        """Land pending late commits: all of them, or those due on the clock. Returns how many."""
+        assert self.api is not None
+        landed = self.late.pop_due(self._clock() if due_only else None)
+        for commit in landed:
+            self.api.commit_new(commit.org_id, commit.referral, commit.due)
+        return len(landed)
 
     def token(self, user: str = "admin", *, lifetime_s: int | None = None) -> str:
         """A bearer token for a configured user (alias `admin`, `user`, `norole`, an oid or upn)."""
@@ -99,12 +129,15 @@ class Sandbox:
             "requests": {route: dict(counts) for route, counts in sorted(self.requests.items())},
             "tokenRequests": dict(self.tokens.requests_by_grant),
             "faults": dict(self.faults.injected),
+            "lateCommits": self.late.stats(),
         }
 
     def reset(self, *, tokens: bool = False) -> None:
         self.store.clear()
         self.requests.clear()
         self.faults.reset()
+        self.late.clear()
+        self.rate_cap.clear()
         if tokens:
             self.tokens.reset()
         else:
@@ -129,6 +162,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return graph_error(request, error)
 
 
+def _throttled(style: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Throttled)
+        return throttled_response(request, exc.retry_after, style)
+
+    return handle
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     return graph_error(
         request, ApiError(500, "generalException", "The sandbox failed to handle the request.")
@@ -145,6 +186,8 @@ class SandboxApp(Starlette):
             await super().__call__(scope, receive, send)
             return
         sandbox = self.sandbox
+        if len(sandbox.late):
+            sandbox.settle(due_only=True)
         route = route_of(scope["method"], scope["path"])
         request_id = str(uuid.uuid4())
         scope[REQUEST_ID_SCOPE_KEY] = request_id
@@ -195,13 +238,23 @@ class SandboxApp(Starlette):
                 await until_due()
                 if not await hold_until_disconnect(receive, sandbox.config.hang_s):
                     await sandbox.connections.drop(scope)
+            elif fault is Fault.LATE:  # committed later; the client sees a gateway failure
+                assert decision is not None
+                assert decision.late_answer is not None
+                outcome = f"late-{decision.late_answer.value}"
+                scope[LATE_SCOPE_KEY] = sandbox.clock() + decision.late_after_s
+                await super().__call__(scope, receive, _swallow)
+                if decision.late_answer is LateAnswer.GATEWAY_TIMEOUT:
+                    await _gateway_timeout()(scope, receive, send_when_due)
+                else:
+                    await until_due()
+                    if decision.late_answer is LateAnswer.DROP or not await hold_until_disconnect(
+                        receive, sandbox.config.hang_s
+                    ):
+                        await sandbox.connections.drop(scope)
             else:  # LOST: the request takes effect, the answer never arrives
                 outcome = fault.value
-
-                async def swallow(message: Message) -> None:
-                    return None
-
-                await super().__call__(scope, receive, swallow)
+                await super().__call__(scope, receive, _swallow)
                 await until_due()
                 await sandbox.connections.drop(scope)
         finally:
@@ -219,14 +272,7 @@ class SandboxApp(Starlette):
                 response.headers["Retry-After"] = seconds
             return response
         if fault is Fault.THROTTLE:
-            message = f"Rate limit is exceeded. Try again in {seconds} seconds."
-            if self.sandbox.config.throttle_body == "plain":
-                return json_response(
-                    {"statusCode": 429, "message": message}, 429, {"Retry-After": seconds}
-                )
-            return graph_error(
-                request, ApiError(429, "throttled", message, headers={"Retry-After": seconds})
-            )
+            return throttled_response(request, seconds, self.sandbox.config.throttle_body)
         if fault is Fault.UNAVAILABLE:
             return graph_error(
                 request,
@@ -242,16 +288,46 @@ class SandboxApp(Starlette):
         )
 
 
-def create_app(config: SandboxConfig | None = None) -> SandboxApp:
-    """A new sandbox (its own referrals, signing key and fault sequence)."""
+async def _swallow(message: Message) -> None:
+    return None
+
+
+def _gateway_timeout() -> Response:
+    """What a gateway in front of the service answers when it gives up: not the API's JSON
+    [guess: pessimistic, an HTML page]."""
+    return Response(
+        "<html><head><title>504 Gateway Time-out</title></head>"
+        "<body><h1>504 Gateway Time-out</h1></body></html>",
+        504,
+        media_type="text/html",
+    )
+
+
+def create_app(
+    config: SandboxConfig | None = None, *, clock: ClockSource | None = None
+) -> SandboxApp:
+    """A new sandbox (its own referrals, signing key and fault sequence). `clock` (POSIX
+    seconds, default `config.clock`, i.e. `time.time`) drives everything time-based."""
     config = config or SandboxConfig()
-    sandbox = Sandbox(config)
-    api = ReferralsApi(config, sandbox.store, sandbox.tokens)
+    sandbox = Sandbox(config, clock)
+    api = ReferralsApi(
+        config,
+        sandbox.store,
+        sandbox.tokens,
+        faults=sandbox.faults,
+        late=sandbox.late,
+        rate_cap=sandbox.rate_cap,
+        clock=sandbox.clock,
+    )
+    sandbox.api = api
     identity = Identity(sandbox.tokens, config.max_body_bytes)
     admin = AdminApi(sandbox)
     routes = [
         Route(COLLECTION, api.collection, methods=["GET", "POST"]),
+        Route(DOCUMENTED_COLLECTION, api.collection, methods=["GET"]),  # documented nextLink
         Route(COLLECTION + "/{id}", api.item, methods=["GET", "PATCH", "PUT"]),
+        # [swagger] PatchDealRegistrationByReferralId is `/referrals/{id}/`
+        Route(COLLECTION + "/{id}/", api.item, methods=["PATCH"]),
         Route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             identity.openid_configuration,
@@ -267,6 +343,7 @@ def create_app(config: SandboxConfig | None = None) -> SandboxApp:
         routes=routes,
         exception_handlers={
             ApiError: _api_error,
+            Throttled: _throttled(config.throttle_body),
             HTTPException: _http_error,
             Exception: _server_error,
         },

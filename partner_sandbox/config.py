@@ -7,11 +7,21 @@ Fault SPEC strings (CLI `--faults`, admin `PUT /_sandbox/faults`)::
 
     429=0.05,500=0.02,503=0.02,drop=0.01,hang=0.01,lost=0.01,retry-after=1
 
-Each key is a probability in [0, 1] (their sum at most 1): `429` throttled with `Retry-After`,
-`500` generalException, `503` serviceNotAvailable, `drop` connection closed before the request is
-handled, `hang` no answer until the client gives up, `lost` the request is handled (committed) and
-then the connection is closed instead of answering. `retry-after` is the seconds sent in
-`Retry-After` (default 1). An empty string or `none` means no faults.
+Per request, one draw picks at most one of these probabilities (their sum at most 1): `429`
+throttled with `Retry-After`, `500` generalException, `503` serviceNotAvailable, `drop` connection
+closed before the request is handled, `hang` no answer until the client gives up, `lost` the
+request is handled (committed) and then the connection is closed instead of answering, `late`
+(creates only) the client gets a 504, a drop or a hang and the referral is committed up to
+`late-delay` seconds (default 20) later.
+
+Per list with a `$filter`, a second draw picks at most one of `filter-refused` (a filter naming
+`externalReferenceId` is a 400), `filter-ignored` (every referral, paged) and `filter-ci`
+(string `eq` ignores case); their sum at most 1.
+
+Quantities: `retry-after` the seconds sent in `Retry-After` (default 1); `list-lag` seconds
+before a committed referral appears in lists (GET by id sees it at once); `rate-cap` requests
+per second per organisation on the Referrals API, beyond it 429 (0: no cap). An empty string or
+`none` means no faults.
 
 Latency specs are `FIXED[+JITTER]` in milliseconds, e.g. `50+20`: every request waits 50 ms plus a
 uniform 0..20 ms drawn from the seeded generator.
@@ -20,6 +30,7 @@ uniform 0..20 ms drawn from the seeded generator.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +44,8 @@ ROLE_USER: Final = "ReferralsUser"
 # Route (operation) names: the keys of per-route latency, scripted faults and request stats.
 OPERATIONS: Final = ("create", "list", "get", "update", "replace", "token", "devicecode")
 ANY_OPERATION: Final = "*"
+# `@odata.nextLink` styles: ours, or the shape of Microsoft's documented list example.
+NEXT_LINK_STYLES: Final = ("sandbox", "documented")
 
 # Deterministic identities of the default organisation (its id is the documented example's).
 DEFAULT_ORG_ID: Final = "7d23e5ca-19dc-4eaa-aac8-5e6b559f0d1d"
@@ -98,8 +111,16 @@ class FaultSpec:
     drop: float = 0.0
     hang: float = 0.0
     lost: float = 0.0
+    late: float = 0.0  # create committed late; the client sees a 504, a drop or a hang
     retry_after: float = 1.0
+    late_delay: float = 20.0  # a late commit lands uniform 0..late_delay seconds later
+    list_lag: float = 0.0  # seconds before a committed referral shows in lists
+    filter_ci: float = 0.0  # a list compares strings with `eq` ignoring case
+    filter_ignored: float = 0.0  # a list ignores `$filter` (returns everything, paged)
+    filter_refused: float = 0.0  # a `$filter` naming externalReferenceId is a 400
+    rate_cap: float = 0.0  # requests per second per organisation (0: no cap)
 
+    # Per-request faults, in the order of the one draw that picks them (`late`: creates only).
     _KEYS = MappingProxyType(
         {
             "429": "throttle",
@@ -108,6 +129,24 @@ class FaultSpec:
             "drop": "drop",
             "hang": "hang",
             "lost": "lost",
+            "late": "late",
+        }
+    )
+    # Per-list filter faults, in the order of their own draw.
+    _FILTER_KEYS = MappingProxyType(
+        {
+            "filter-refused": "filter_refused",
+            "filter-ignored": "filter_ignored",
+            "filter-ci": "filter_ci",
+        }
+    )
+    # Quantities (not probabilities), with their defaults.
+    _AMOUNT_KEYS = MappingProxyType(
+        {
+            "retry-after": ("retry_after", 1.0),
+            "late-delay": ("late_delay", 20.0),
+            "list-lag": ("list_lag", 0.0),
+            "rate-cap": ("rate_cap", 0.0),
         }
     )
 
@@ -115,12 +154,20 @@ class FaultSpec:
         total = sum(self.thresholds_order())
         if total > 1.0 + 1e-9:
             raise ValueError(f"fault probabilities add up to {total:g}, more than 1")
-        if self.retry_after < 0:
-            raise ValueError("retry-after must not be negative")
+        filters = sum(self.filter_thresholds())
+        if filters > 1.0 + 1e-9:
+            raise ValueError(f"filter fault probabilities add up to {filters:g}, more than 1")
+        for key, (attr, _default) in self._AMOUNT_KEYS.items():
+            if not getattr(self, attr) >= 0:
+                raise ValueError(f"{key} must not be negative")
 
     def thresholds_order(self) -> tuple[float, ...]:
-        """Probabilities in the order faults are drawn: 429, 500, 503, drop, hang, lost."""
-        return (self.throttle, self.error, self.unavailable, self.drop, self.hang, self.lost)
+        """Probabilities in the order faults are drawn: 429, 500, 503, drop, hang, lost, late."""
+        return tuple(getattr(self, attr) for attr in self._KEYS.values())
+
+    def filter_thresholds(self) -> tuple[float, ...]:
+        """Filter-fault probabilities in draw order: refused, ignored, case-insensitive."""
+        return tuple(getattr(self, attr) for attr in self._FILTER_KEYS.values())
 
     @property
     def active(self) -> bool:
@@ -138,12 +185,14 @@ class FaultSpec:
             key = key.strip().lower()
             if not sep or not raw.strip():
                 raise ValueError(f"fault spec part {part.strip()!r} is not KEY=VALUE")
-            if key == "retry-after":
-                values["retry_after"] = _number(key, raw.strip(), None)
+            if key in cls._AMOUNT_KEYS:
+                values[cls._AMOUNT_KEYS[key][0]] = _number(key, raw.strip(), None)
             elif key in cls._KEYS:
                 values[cls._KEYS[key]] = _number(key, raw.strip(), 1.0)
+            elif key in cls._FILTER_KEYS:
+                values[cls._FILTER_KEYS[key]] = _number(key, raw.strip(), 1.0)
             else:
-                known = ", ".join([*cls._KEYS, "retry-after"])
+                known = ", ".join([*cls._KEYS, *cls._FILTER_KEYS, *cls._AMOUNT_KEYS])
                 raise ValueError(f"unknown fault {key!r}; known: {known}")
         return cls(**values)
 
@@ -151,10 +200,15 @@ class FaultSpec:
         """The canonical SPEC string (round-trips through `parse`)."""
         parts = [
             f"{key}={getattr(self, attr):g}"
-            for key, attr in self._KEYS.items()
+            for key, attr in (*self._KEYS.items(), *self._FILTER_KEYS.items())
             if getattr(self, attr)
         ]
         parts.append(f"retry-after={self.retry_after:g}")
+        parts.extend(
+            f"{key}={getattr(self, attr):g}"
+            for key, (attr, default) in self._AMOUNT_KEYS.items()
+            if key != "retry-after" and getattr(self, attr) != default
+        )
         return ",".join(parts)
 
 
@@ -228,7 +282,13 @@ class SandboxConfig:
     throttle_body: str = "plain"
     # Status of a successful create: 200 per Microsoft's connector swagger; 201 is possible.
     create_status: int = 200
-    page_size: int = 100  # default and maximum $top
+    # [wire] 2022 responses carry `customerProfile.ids: [{"profileType": "Duns", "id": ""}]`
+    # where none was given; the 2019 documented ones `[]`. True: the placeholder (harder).
+    duns_placeholder: bool = True
+    page_size: int = 100  # default and maximum $top ([docs] get-a-list-of-referrals: 100)
+    # "documented": `http://<host>/v1.0/referrals?$skiptoken=...` (scheme and path as in
+    # Microsoft's list example, pessimistic for a client); "sandbox": this URL with `$skip`.
+    next_link: str = "sandbox"
     max_body_bytes: int = 1_000_000
     # Wall clock for token expiry and timestamps (POSIX seconds); tests pass a fake one.
     clock: Callable[[], float] = time.time
@@ -238,6 +298,8 @@ class SandboxConfig:
             raise ValueError("at least one organization is required")
         if self.throttle_body not in ("plain", "graph"):
             raise ValueError("throttle_body must be 'plain' or 'graph'")
+        if self.next_link not in NEXT_LINK_STYLES:
+            raise ValueError(f"next_link must be one of {', '.join(NEXT_LINK_STYLES)}")
         if self.create_status not in (200, 201):
             raise ValueError("create_status must be 200 or 201")
         for key in self.latency:
@@ -270,6 +332,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fault probabilities, e.g. 429=0.05,500=0.02,503=0.02,drop=0.01,hang=0.01,"
         "lost=0.01,retry-after=1",
     )
+    parser.add_argument(
+        "--rate-cap",
+        type=float,
+        default=None,
+        metavar="R",
+        help="at most R Referrals API requests per second per organisation; beyond it 429 "
+        "with Retry-After (same as rate-cap=R in --faults)",
+    )
+    parser.add_argument(
+        "--next-link",
+        choices=NEXT_LINK_STYLES,
+        default="sandbox",
+        help="@odata.nextLink style: 'sandbox' (this URL, same options, $skip) or 'documented' "
+        "(http:// and /v1.0/referrals?$skiptoken=..., as Microsoft's list example shows)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault sequence and ids")
     parser.add_argument(
         "--token-lifetime",
@@ -284,9 +361,14 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     """The config the options describe (other commands' namespaces may lack some options).
     Raises ValueError with a readable message when an option is malformed."""
     latency_ms = getattr(args, "latency_ms", 0.0)
+    faults = FaultSpec.parse(getattr(args, "faults", ""))
+    rate_cap = getattr(args, "rate_cap", None)
+    if rate_cap is not None:
+        faults = dataclasses.replace(faults, rate_cap=rate_cap)
     return SandboxConfig(
         seed=getattr(args, "seed", 0),
-        faults=FaultSpec.parse(getattr(args, "faults", "")),
+        faults=faults,
+        next_link=getattr(args, "next_link", "sandbox"),
         latency={ANY_OPERATION: Latency(latency_ms)} if latency_ms else {},
         token_lifetime_s=getattr(args, "token_lifetime", 3600),
     )

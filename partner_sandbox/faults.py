@@ -2,8 +2,10 @@
 
 Every request to a faultable route asks `FaultInjector.decide(route)` once: scripted faults
 (`POST /_sandbox/faults/next`) come first, then one draw from the seeded generator picks 429, 500,
-503, drop, hang, lost or nothing; a second draw adds latency jitter. Same seed, same spec, same
-request order: same faults.
+503, drop, hang, lost, late (creates only) or nothing; a late commit draws what the client sees
+(504, drop, hang) and when the commit lands; another draw adds latency jitter. A list with a
+`$filter` draws once more (`decide_filter`) when a filter fault is set. Same seed, same spec,
+same request order: same faults.
 
 Network faults must look to a client exactly like the real thing:
 
@@ -36,16 +38,42 @@ class Fault(StrEnum):
     DROP = "drop"
     HANG = "hang"
     LOST = "lost"
+    LATE = "late"  # creates only
 
 
-# The draw order matches FaultSpec.thresholds_order().
-_DRAW_ORDER = (Fault.THROTTLE, Fault.ERROR, Fault.UNAVAILABLE, Fault.DROP, Fault.HANG, Fault.LOST)
+class LateAnswer(StrEnum):
+    """What the client of a late-committed create sees (picked by the seeded generator)."""
+
+    GATEWAY_TIMEOUT = "504"
+    DROP = "drop"
+    HANG = "hang"
+
+
+class FilterFault(StrEnum):
+    REFUSED = "filter-refused"
+    IGNORED = "filter-ignored"
+    CASE_INSENSITIVE = "filter-ci"
+
+
+# The draw order matches FaultSpec.thresholds_order() and filter_thresholds().
+_DRAW_ORDER = (
+    Fault.THROTTLE,
+    Fault.ERROR,
+    Fault.UNAVAILABLE,
+    Fault.DROP,
+    Fault.HANG,
+    Fault.LOST,
+    Fault.LATE,
+)
+_FILTER_ORDER = (FilterFault.REFUSED, FilterFault.IGNORED, FilterFault.CASE_INSENSITIVE)
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     fault: Fault | None
     delay_s: float
+    late_answer: LateAnswer | None = None
+    late_after_s: float = 0.0  # a late commit lands this long after the request
 
 
 NO_FAULT = Decision(None, 0.0)
@@ -98,8 +126,10 @@ class FaultInjector:
 
     def decide(self, route: str) -> Decision:
         fault = self._scripted_fault(route)
+        if fault is Fault.LATE and route != "create":
+            fault = None  # only a create can commit late
         if fault is None and self.spec.active:
-            fault = self._draw()
+            fault = self._draw(route)
         latency = self.latency.get(route) or self.latency.get(ANY_OPERATION)
         delay = 0.0
         if latency is not None:
@@ -109,7 +139,29 @@ class FaultInjector:
         if fault is None:
             return Decision(None, delay) if delay else NO_FAULT
         self.injected[fault.value] += 1
+        if fault is Fault.LATE:
+            answer = (LateAnswer.GATEWAY_TIMEOUT, LateAnswer.DROP, LateAnswer.HANG)[
+                self._rng.randrange(3)
+            ]
+            after = self._rng.random() * self.spec.late_delay
+            return Decision(fault, delay, answer, after)
         return Decision(fault, delay)
+
+    def decide_filter(self, names_external_reference_id: bool) -> FilterFault | None:
+        """For a list with a `$filter`: refused (only a filter naming externalReferenceId),
+        ignored, case-insensitive, or None. One draw, and only when a filter fault is set."""
+        if not any(self.spec.filter_thresholds()):
+            return None
+        point = self._rng.random()
+        edge = 0.0
+        for kind, probability in zip(_FILTER_ORDER, self.spec.filter_thresholds(), strict=True):
+            edge += probability
+            if point < edge:
+                if kind is FilterFault.REFUSED and not names_external_reference_id:
+                    return None
+                self.injected[kind.value] += 1
+                return kind
+        return None
 
     def _scripted_fault(self, route: str) -> Fault | None:
         for key in (route, ANY_OPERATION):
@@ -121,13 +173,14 @@ class FaultInjector:
                 return fault
         return None
 
-    def _draw(self) -> Fault | None:
+    def _draw(self, route: str) -> Fault | None:
         point = self._rng.random()
         edge = 0.0
         for fault, probability in zip(_DRAW_ORDER, self.spec.thresholds_order(), strict=True):
             edge += probability
             if point < edge:
-                return fault
+                # `late` is last in the order, so other routes keep their sequence.
+                return None if fault is Fault.LATE and route != "create" else fault
         return None
 
     def describe(self) -> dict[str, Any]:

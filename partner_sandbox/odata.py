@@ -14,6 +14,9 @@ be Referral properties, so an unquoted enum value (`status eq New`) is an error,
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,14 +32,19 @@ from odata_query.exceptions import (
 from odata_query.grammar import ODataLexer, ODataParser
 from odata_query.visitor import NodeVisitor
 
-from shared.contracts.referral import Referral
+from partner_sandbox.resource import TOP_LEVEL_KEYS
 
-# Top-level properties a filter, $select or $orderby may name.
-PROPERTIES: Final = frozenset(Referral.model_fields)
+# Top-level properties a filter, $select or $orderby may name: every property of the resource.
+PROPERTIES: Final = TOP_LEVEL_KEYS
 ORDERABLE: Final = frozenset({"createdDateTime", "updatedDateTime"})
 INDEXED: Final = frozenset({"id", "engagementId", "externalReferenceId"})
 MAX_FILTER_LENGTH: Final = 4096
-SUPPORTED_OPTIONS: Final = frozenset({"$filter", "$top", "$skip", "$orderby", "$select", "$count"})
+# [swagger] GetAllReferrals parameters: $expand, $filter, $select, $orderby, $top, $skip, $count;
+# $skiptoken is what the documented nextLink carries. $expand is accepted and changes nothing
+# (a referral has no navigation properties to expand).
+SUPPORTED_OPTIONS: Final = frozenset(
+    {"$filter", "$top", "$skip", "$orderby", "$select", "$count", "$expand", "$skiptoken"}
+)
 
 Env = Mapping[str, Any]  # lambda variables in scope
 Getter = Callable[[Mapping[str, Any], Env], Any]
@@ -52,9 +60,11 @@ class _GuidLiteral(str):
     __slots__ = ()
 
 
-def _equal(left: Any, right: Any) -> bool:
-    if isinstance(left, _GuidLiteral) or isinstance(right, _GuidLiteral):
-        return isinstance(left, str) and isinstance(right, str) and left.lower() == right.lower()
+def _equal(left: Any, right: Any, ignore_case: bool = False) -> bool:
+    if (
+        isinstance(left, _GuidLiteral) or isinstance(right, _GuidLiteral) or ignore_case
+    ) and isinstance(left, str):
+        return isinstance(right, str) and left.lower() == right.lower()
     if isinstance(left, bool) or isinstance(right, bool):  # true must not equal 1
         return type(left) is type(right) and left == right
     return bool(left == right)
@@ -67,8 +77,10 @@ class _Compiled:
 
 
 class _Compiler(NodeVisitor):
-    def __init__(self) -> None:
+    def __init__(self, ignore_case: bool = False) -> None:
         self._variables: list[str] = []
+        self._ignore_case = ignore_case
+        self.names: set[str] = set()  # top-level properties the filter names
 
     def compile(self, node: ast._Node) -> _Compiled:
         result = self.visit(node)
@@ -101,6 +113,7 @@ class _Compiler(NodeVisitor):
             return _Compiled(False, lambda _referral, env: env.get(name))
         if name not in PROPERTIES:
             raise FilterError("$filter names a property that a referral does not have")
+        self.names.add(name)
         return _Compiled(False, lambda referral, _env: referral.get(name))
 
     def visit_Attribute(self, node: ast.Attribute) -> _Compiled:
@@ -142,9 +155,10 @@ class _Compiler(NodeVisitor):
                 f"$filter: the operator {_describe(node.comparator)} is not supported; use eq or ne"
             )
         left, right = self._value(node.left), self._value(node.right)
+        ci = self._ignore_case
         if isinstance(node.comparator, ast.Eq):
-            return _Compiled(True, lambda r, env: _equal(left(r, env), right(r, env)))
-        return _Compiled(True, lambda r, env: not _equal(left(r, env), right(r, env)))
+            return _Compiled(True, lambda r, env: _equal(left(r, env), right(r, env), ci))
+        return _Compiled(True, lambda r, env: not _equal(left(r, env), right(r, env), ci))
 
     def visit_BoolOp(self, node: ast.BoolOp) -> _Compiled:
         left, right = self._condition(node.left), self._condition(node.right)
@@ -231,14 +245,17 @@ class Filter:
     text: str
     predicate: Getter
     equalities: tuple[tuple[str, str], ...]
+    names: frozenset[str] = frozenset()  # top-level properties it names
 
     def matches(self, referral: Mapping[str, Any]) -> bool:
         return bool(self.predicate(referral, {}))
 
 
 @lru_cache(maxsize=1024)
-def compile_filter(text: str) -> Filter:
-    """Parse and compile a `$filter` value. Raises `FilterError` for anything not supported."""
+def compile_filter(text: str, ignore_case: bool = False) -> Filter:
+    """Parse and compile a `$filter` value. Raises `FilterError` for anything not supported.
+    `ignore_case` compares strings with `eq`/`ne` ignoring case (fault `filter-ci`); such a
+    filter uses no index (the indexes are exact)."""
     if not text.strip():
         raise FilterError("$filter is empty")
     if len(text) > MAX_FILTER_LENGTH:
@@ -262,13 +279,15 @@ def compile_filter(text: str) -> Filter:
         raise FilterError("$filter could not be parsed") from None
     if tree is None:
         raise FilterError("$filter is empty")
+    compiler = _Compiler(ignore_case)
     try:
-        compiled = _Compiler().compile(tree)
+        compiled = compiler.compile(tree)
     except RecursionError:
         raise FilterError("$filter is nested too deeply") from None
     if not compiled.boolean:
         raise FilterError("$filter must be a condition, e.g. status eq 'Active'")
-    return Filter(text, compiled.get, tuple(_equalities(tree)))
+    equalities = () if ignore_case else tuple(_equalities(tree))
+    return Filter(text, compiled.get, equalities, frozenset(compiler.names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +326,25 @@ def _int_option(name: str, raw: str, minimum: int, maximum: int | None = None) -
     return value
 
 
+def skiptoken(params: Mapping[str, str]) -> str:
+    """An opaque `$skiptoken` that carries the next page's options (documented nextLink style)."""
+    raw = json.dumps(dict(params), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _from_skiptoken(token: str) -> dict[str, str]:
+    try:
+        options = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error):
+        raise FilterError("$skiptoken is not valid") from None
+    if not isinstance(options, dict) or not all(
+        isinstance(k, str) and k in SUPPORTED_OPTIONS and isinstance(v, str)
+        for k, v in options.items()
+    ):
+        raise FilterError("$skiptoken is not valid")
+    return options
+
+
 def parse_list_query(params: Sequence[tuple[str, str]], page_size: int) -> ListQuery:
     """Read the OData options of a list request. Raises `FilterError` (a 400) when one is bad."""
     options: dict[str, str] = {}
@@ -318,6 +356,8 @@ def parse_list_query(params: Sequence[tuple[str, str]], page_size: int) -> ListQ
         if key in options:
             raise FilterError(f"the query option {key} is given more than once")
         options[key] = value
+    if "$skiptoken" in options:
+        options.update(_from_skiptoken(options.pop("$skiptoken")))
     filter_ = compile_filter(options["$filter"]) if "$filter" in options else None
     top = _int_option("$top", options["$top"], 1, page_size) if "$top" in options else page_size
     skip = _int_option("$skip", options["$skip"], 0) if "$skip" in options else 0

@@ -11,7 +11,8 @@ The Graph error body of the API (fact sheet §4), with field-level problems in `
                "innerError": {"code": "validationFailed", "date": "...",
                               "request-id": "...", "client-request-id": "..."}}}
 
-`target`s are JSON Pointers into the request body; `code`s are the contract's `FieldError` codes.
+`target`s are JSON Pointers into the request body; `code`s are the sandbox's own problem
+codes (`partner_sandbox.problems`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.contracts.errors import FieldError
+from partner_sandbox.problems import Problem
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 REQUEST_ID_SCOPE_KEY = "partner_sandbox.request_id"
@@ -52,7 +53,7 @@ class ApiError(Exception):
         message: str,
         *,
         target: str | None = None,
-        details: Sequence[FieldError] = (),
+        details: Sequence[Problem] = (),
         inner_code: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -79,6 +80,24 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class Throttled(Exception):
+    """Raised by API handlers over the rate cap; rendered by `throttled_response`."""
+
+    def __init__(self, retry_after: str) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"429 retry after {retry_after}")
+
+
+def throttled_response(request: Request | None, retry_after: str, body_style: str) -> Response:
+    """429 with `Retry-After`; body "plain" is the one Microsoft's throttling guidance shows
+    (`{"statusCode": 429, "message": "Rate limit is exceeded. Try again in N seconds."}`)."""
+    message = f"Rate limit is exceeded. Try again in {retry_after} seconds."
+    headers = {"Retry-After": retry_after}
+    if body_style == "plain":
+        return json_response({"statusCode": 429, "message": message}, 429, headers)
+    return graph_error(request, ApiError(429, "throttled", message, headers=headers))
 
 
 def _too_large() -> ApiError:

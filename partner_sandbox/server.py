@@ -2,7 +2,7 @@
 
     run(config, host="127.0.0.1", port=0)        blocking; prints the ready line; SIGINT/SIGTERM
                                                  stop it and it returns 0 (the CLI's exit code)
-    async with serving(app) as ready: ...        in a running event loop (async tests, benchmarks)
+    async with serving(app, clock=...) as ready: ...  in a running event loop (tests, benchmarks)
     with serve_in_thread(app) as ready: ...      on its own loop in a thread (msal is synchronous)
 
 The ready line is one JSON object: `url` (API base), `authority` (for msal-based clients and
@@ -23,7 +23,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
@@ -134,9 +134,16 @@ async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
 
 @contextlib.asynccontextmanager
 async def serving(
-    app: SandboxApp, host: str = "127.0.0.1", port: int = 0
+    app: SandboxApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[ReadyInfo]:
-    """Serve `app` on the running loop until the block ends."""
+    """Serve `app` on the running loop until the block ends. `clock` (POSIX seconds), when
+    given, replaces the sandbox's clock (e.g. the local host broker's time-warping one)."""
+    if clock is not None:
+        app.sandbox.clock = clock
     server = build_server(app, host, port)
     task = asyncio.create_task(server.serve())
     try:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from shared.contracts.referral import MICROSOFT_TARGET
+from partner_sandbox.resource import targets_microsoft
 
 Referral = dict[str, Any]
 
@@ -29,21 +29,12 @@ def wire_time(posix: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ticks:07d}Z"
 
 
-def targets_microsoft(referral: Referral) -> bool:
-    targets = referral.get("target")
-    return isinstance(targets, list) and any(
-        isinstance(t, dict)
-        and t.get("type") == MICROSOFT_TARGET["type"]
-        and t.get("id") == MICROSOFT_TARGET["id"]
-        for t in targets
-    )
-
-
 class _OrgReferrals:
-    __slots__ = ("by_engagement", "by_external", "items")
+    __slots__ = ("by_engagement", "by_external", "items", "listed_at")
 
     def __init__(self) -> None:
         self.items: dict[str, Referral] = {}  # insertion order is creation order
+        self.listed_at: dict[str, float] = {}  # when a referral starts to show in lists
         self.by_engagement: dict[str, list[str]] = {}
         self.by_external: dict[str, list[str]] = {}
 
@@ -92,14 +83,31 @@ class ReferralStore:
             org = self._orgs[org_id] = _OrgReferrals()
         return org
 
-    def add(self, org_id: str, referral: Referral) -> None:
+    def add(self, org_id: str, referral: Referral, *, listed_at: float | None = None) -> None:
+        """Store a new referral; lists show it from `listed_at` on (at once when None)."""
         org = self._org(org_id)
         org.items[referral["id"]] = referral
+        if listed_at is not None:
+            org.listed_at[referral["id"]] = listed_at
         org.index(referral)
+
+    def listed(self, org_id: str, referral_id: str, now: float) -> bool:
+        """Whether lists show the referral at `now` (list lag)."""
+        org = self._orgs.get(org_id)
+        at = org.listed_at.get(referral_id) if org else None
+        return at is None or at <= now
 
     def get(self, org_id: str, referral_id: str) -> Referral | None:
         org = self._orgs.get(org_id)
         return org.items.get(referral_id) if org else None
+
+    def find(self, referral_id: str) -> tuple[str, Referral] | None:
+        """The organisation and referral with this id, in any organisation."""
+        for org_id, org in self._orgs.items():
+            referral = org.items.get(referral_id)
+            if referral is not None:
+                return org_id, referral
+        return None
 
     def replace(self, org_id: str, referral: Referral) -> None:
         """Store a new version of an existing referral (same id and engagement)."""
@@ -157,7 +165,7 @@ class ReferralStore:
             for referral in org.items.values():
                 by_engagement[referral["engagementId"]] += 1
                 external = referral.get("externalReferenceId")
-                if isinstance(external, str):
+                if isinstance(external, str) and external:
                     by_external[external] += 1
                 if targets_microsoft(referral):
                     microsoft[referral["engagementId"]] += 1

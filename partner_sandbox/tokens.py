@@ -19,6 +19,7 @@ import json
 import secrets
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -102,9 +103,9 @@ def audience_of(scope: str) -> str:
 
 
 class TokenService:
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, clock: Callable[[], float] | None = None) -> None:
         self._config = config
-        self._clock = config.clock
+        self._clock = clock or config.clock
         self._key = secrets.token_bytes(32)
         self._verified: dict[str, Principal] = {}
         self._refresh: dict[str, _RefreshToken] = {}

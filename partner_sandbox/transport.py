@@ -16,6 +16,7 @@ makes an in-process sandbox fail the way a served one does:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 from starlette.types import ASGIApp
@@ -24,7 +25,16 @@ from partner_sandbox.faults import ConnectionDropped
 
 
 class SandboxTransport(httpx.AsyncBaseTransport):
-    def __init__(self, app: ASGIApp, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        client: tuple[str, int] = ("127.0.0.1", 50000),
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """`clock` (POSIX seconds), when given, replaces the sandbox app's clock."""
+        if clock is not None:
+            app.sandbox.clock = clock  # type: ignore[attr-defined]
         self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=True, client=client)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

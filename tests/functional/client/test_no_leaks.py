@@ -50,8 +50,9 @@ async def test_errors_and_logs_carry_ids_only(
     rig = make_rig(sandbox_app, tokens=[foreign, admin])
     faults = sandbox_app.sandbox.faults
     invalid = copy.deepcopy(request_example)
-    invalid["customerProfile"]["address"]["country"] = "United States"
-    invalid["customerProfile"]["team"][0]["email"] = "sue.smith(at)contoso.com"
+    # What the sandbox refuses (it binds as Partner Center does): values that cannot bind.
+    invalid["customerProfile"]["address"]["country"] = ["United States"]
+    invalid["details"]["dealValue"] = "sue.smith(at)contoso.com"
     errors: list[BaseException] = []
 
     async def attempt(call: Any) -> None:

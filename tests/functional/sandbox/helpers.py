@@ -40,3 +40,16 @@ async def create(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+def kept(sent: Any, got: Any) -> bool:
+    """Whether every value `sent` is in `got` (which may have more members, as nulls)."""
+    if isinstance(sent, dict):
+        return isinstance(got, dict) and all(kept(v, got.get(k)) for k, v in sent.items())
+    if isinstance(sent, list):
+        return (
+            isinstance(got, list)
+            and len(sent) == len(got)
+            and all(kept(a, b) for a, b in zip(sent, got, strict=True))
+        )
+    return bool(sent == got)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -144,3 +146,99 @@ async def test_admin_api_answers_loopback_clients_only(app: SandboxApp) -> None:
         response = await client.get("/_sandbox/stats")
 
     assert response.status_code == 403
+
+
+# A referral with the shapes real responses show (2022, issue 12): server-written empties, an
+# incoming referral from Microsoft, values outside the swagger's enums. Our own values.
+REAL_WORLD_INCOMING: dict[str, Any] = {
+    "id": "6F0E5F8B-0000-4000-8000-00000000A001",
+    "engagementId": "6f0e5f8b-0000-4000-8000-00000000e001",
+    "organizationId": DEFAULT_ORG_ID,
+    "organizationName": "Contoso Company",
+    "name": "Customer asks for help",
+    "externalReferenceId": None,
+    "status": "New",
+    "substatus": "Received",
+    "direction": "Incoming",
+    "type": "Shared",
+    "salesStage": "100",
+    "expirationDateTime": None,
+    "customerProfile": {
+        "name": "Northwind",
+        "size": "",
+        "ids": [{"profileType": "Duns", "id": ""}],
+        "isMatchingComplete": True,
+        "address": {"country": "US"},
+        "team": [],
+    },
+    "inviteContext": {"invitedBy": {"organizationId": "msft", "organizationName": "Microsoft"}},
+    "somethingNew": {"the": "client must ignore it"},
+}
+
+
+async def test_a_referral_is_stored_verbatim(admin: httpx.AsyncClient) -> None:
+    response = await admin.post("/_sandbox/referrals", json=REAL_WORLD_INCOMING)
+
+    assert response.status_code == 201
+    stored = response.json()
+    assert stored["id"] == REAL_WORLD_INCOMING["id"].lower()
+    assert {k: v for k, v in stored.items() if k not in ("id", "eTag")} == {
+        k: v for k, v in REAL_WORLD_INCOMING.items() if k != "id"
+    }
+    assert stored["eTag"]  # only what the store needs is added
+    fetched = await admin.get(f"{REFERRALS}/{REAL_WORLD_INCOMING['id']}")
+    assert fetched.json() == stored
+    listed = await admin.get(REFERRALS, params={"$filter": "direction eq 'Incoming'"})
+    assert [r["id"] for r in listed.json()["value"]] == [stored["id"]]
+
+
+async def test_storing_an_existing_id_or_a_non_object_is_refused(admin: httpx.AsyncClient) -> None:
+    assert (await admin.post("/_sandbox/referrals", json=REAL_WORLD_INCOMING)).status_code == 201
+
+    again = await admin.post("/_sandbox/referrals", json=REAL_WORLD_INCOMING)
+    other_org = await admin.post("/_sandbox/referrals?organization=nope", json={})
+
+    assert again.status_code == 400
+    assert other_org.status_code == 400
+
+
+async def test_microsofts_actions_follow_the_status_table(admin: httpx.AsyncClient) -> None:
+    incoming = (await admin.post("/_sandbox/referrals", json=REAL_WORLD_INCOMING)).json()
+    url = f"/_sandbox/referrals/{incoming['id']}"
+
+    accepted = await admin.post(f"{url}/accept")
+    assert accepted.status_code == 200
+    assert (accepted.json()["status"], accepted.json()["substatus"]) == ("Active", "Accepted")
+    assert accepted.json()["acceptedDateTime"] is not None
+    assert accepted.json()["eTag"] != incoming["eTag"]
+
+    closed = await admin.post(f"{url}/close", json={"substatus": "Lost", "statusReason": "Price"})
+    assert (closed.json()["status"], closed.json()["substatus"]) == ("Closed", "Lost")
+    assert closed.json()["statusReason"] == "Price"
+    assert closed.json()["closedDateTime"] is not None
+
+    assert (await admin.post(f"{url}/accept")).status_code == 400  # Closed is terminal
+    stored = (await admin.get(f"{REFERRALS}/{incoming['id']}")).json()
+    assert stored == closed.json()
+
+
+@pytest.mark.parametrize(("action", "substatus"), [("decline", "Declined"), ("expire", "Expired")])
+async def test_decline_and_expire_close_the_referral(
+    admin: httpx.AsyncClient, action: str, substatus: str
+) -> None:
+    incoming = (await admin.post("/_sandbox/referrals", json=REAL_WORLD_INCOMING)).json()
+
+    response = await admin.post(f"/_sandbox/referrals/{incoming['id']}/{action}")
+
+    assert (response.json()["status"], response.json()["substatus"]) == ("Closed", substatus)
+
+
+async def test_unknown_action_or_referral_is_400(admin: httpx.AsyncClient) -> None:
+    referral = await create(admin)
+
+    assert (await admin.post(f"/_sandbox/referrals/{referral['id']}/win")).status_code == 400
+    assert (await admin.post("/_sandbox/referrals/nope/accept")).status_code == 400
+    wrong = await admin.post(
+        f"/_sandbox/referrals/{referral['id']}/close", json={"substatus": "Expired"}
+    )
+    assert wrong.status_code == 400

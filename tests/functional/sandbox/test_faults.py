@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -204,17 +205,19 @@ async def test_latency_counts_from_arrival_so_the_sandboxs_own_work_is_inside_it
     slept: list[float] = []
     stored_when_waiting: list[int] = []
     now = [1000.0]
+    store_add = app.sandbox.store.add
 
     async def record(seconds: float) -> None:
         slept.append(seconds)
         stored_when_waiting.append(app.sandbox.stats()["referrals"]["stored"])
 
-    def clock() -> float:
-        now[0] += 0.004  # every reading of the clock is 4 ms of the sandbox's work later
-        return now[0]
+    def slow_add(*args: Any, **kwargs: Any) -> None:
+        now[0] += 0.004  # storing the referral is 4 ms of the sandbox's work
+        store_add(*args, **kwargs)
 
     app.sandbox.sleep = record
-    app.sandbox.clock = clock
+    app.sandbox.clock = lambda: now[0]
+    app.sandbox.store.add = slow_add  # type: ignore[method-assign]
     app.sandbox.faults.configure(latency={"*": Latency(20)})
 
     await create(admin)

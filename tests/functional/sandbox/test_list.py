@@ -48,8 +48,11 @@ def _profile() -> dict[str, Any]:
         ("externalReferenceId eq 'crm-1' or externalReferenceId eq 'crm-2'", [0, 1]),
         ("not (externalReferenceId eq 'crm-1')", [1, 2]),
         ("(type eq 'Independent' or name eq 'Gamma') and status eq 'Active'", [0, 2]),
-        ("externalReferenceId eq null", [2]),
-        ("externalReferenceId ne null", [0, 1]),
+        ("externalReferenceId eq ''", [2]),  # [wire] "" when none was given
+        ("externalReferenceId ne ''", [0, 1]),
+        ("campaignId eq null", [0, 1, 2]),  # every real property, null when not given
+        ("customerProfile/size eq '10to50employees'", [0, 1, 2]),
+        ("isSpam eq false", [0, 1, 2]),
         ("team/any(t:t/email eq 'john.doe@microsoft.com')", [0, 1, 2]),
         ("team/any(t:t/email eq 'nobody@contoso.example')", []),
         ("customerProfile/team/any(c: c/lastName eq 'Hansen')", [0, 1, 2]),
@@ -157,7 +160,6 @@ async def test_select_and_count(admin: httpx.AsyncClient, three: list[dict[str, 
         {"$select": "id,nonsense"},
         {"$select": "customerProfile/name"},
         {"$count": "maybe"},
-        {"$expand": "team"},
         {"$search": "x"},
         {"$filter": ""},
         {"$filter": "status eq"},
@@ -215,3 +217,19 @@ async def test_non_odata_parameters_are_ignored(
     admin: httpx.AsyncClient, three: list[dict[str, Any]]
 ) -> None:
     assert len(await ids(admin, **{"api-version": "1.0"})) == 3
+
+
+async def test_expand_is_accepted_and_changes_nothing(
+    admin: httpx.AsyncClient, three: list[dict[str, Any]]
+) -> None:
+    assert await ids(admin, **{"$expand": "team"}) == [r["id"] for r in three]
+
+
+async def test_select_takes_every_top_level_property(
+    admin: httpx.AsyncClient, three: list[dict[str, Any]]
+) -> None:
+    body = (
+        await admin.get(REFERRALS, params={"$select": "salesStage,registrations,isSpam"})
+    ).json()
+
+    assert body["value"][0] == {"salesStage": None, "registrations": [], "isSpam": False}
