@@ -8,6 +8,7 @@ codes, counts and statuses, never message content.
 * `hash_key(key)` → `"sha256:<first 16 hex>"`; `key_for_telemetry(key)` keeps a UUID-shaped
   idempotency key readable and hashes anything else (an `externalReferenceId` is the publisher's
   own text and could be personal). In KQL: `strcat("sha256:", substring(hash_sha256(k), 0, 16))`.
+  `id_for_telemetry(id)` does the same for message, correlation and event ids (any may be a key).
 * `TraceContextFilter` stamps `trace_id` / `span_id` of the current span on every record;
   `PiiFilter` masks contact data in the message, arguments, extra fields and exception text.
 * `configure_local_logging("text" | "json", level)` — what `referral-relay run` calls: one
@@ -25,6 +26,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Final, Literal
 
+from shared.names import EVENT_TYPES
 from shared.telemetry import pii
 from shared.telemetry.setup import LOGGER_ROOT
 
@@ -64,7 +66,8 @@ _UUID: Final = re.compile(r"[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{1
 
 def hash_key(key: str) -> str:
     """A stable, non-reversible stand-in for a key: `sha256:` + the first 16 hex digits."""
-    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    # surrogatepass: a lone surrogate (valid in JSON, not in UTF-8) must not break telemetry.
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def key_for_telemetry(key: str | None) -> str | None:
@@ -72,6 +75,32 @@ def key_for_telemetry(key: str | None) -> str | None:
     if not key:
         return None
     return key if _UUID.fullmatch(key) else hash_key(key)
+
+
+# `<event type>:<rest>` (event ids) and `<rest>#retry<n>[.<w>]` (rescheduled copies' MessageIds).
+_ID_SHAPE: Final = re.compile(
+    r"(?P<kind>(?:" + "|".join(map(re.escape, EVENT_TYPES)) + r"):)?(?P<rest>.*?)"
+    r"(?P<retry>#retry\d+(?:\.\d+)?)?",
+    re.DOTALL,
+)
+
+
+def id_for_telemetry(value: str | None) -> str | None:
+    """A MessageId, CorrelationId or event id as telemetry may carry it.
+
+    Any of them may *be* the idempotency key: the MessageId is the key when the body has no
+    `externalReferenceId` (and publishers often set it to their CRM id), the CorrelationId
+    defaults to the MessageId, and event ids and rescheduled copies' MessageIds embed one of
+    them. So the part that may be a key goes through `key_for_telemetry`; the event-type prefix
+    and the `#retry` suffix stay readable.
+    """
+    if not value:
+        return None
+    match = _ID_SHAPE.fullmatch(value)
+    if match is None:  # cannot happen (the pattern matches every string); stay safe anyway
+        return hash_key(value)
+    rest = key_for_telemetry(match["rest"]) or ""
+    return f"{match['kind'] or ''}{rest}{match['retry'] or ''}"
 
 
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:

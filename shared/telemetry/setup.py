@@ -18,6 +18,14 @@ Without the worker's `WorkerOpenTelemetryEnabled` capability the host would forw
 records a second time, so the `referral_relay` logger stops propagating to the root logger (the
 worker's gRPC handler) once the Azure Monitor handler is attached.
 
+The worker forwards every record that reaches the root logger to the host, and the host sends it
+to Application Insights — past our PII filter, which sits on our own handler only. httpx logs
+each request at INFO with its full URL (an OData `$filter` names the idempotency key), httpcore
+logs connection details at DEBUG, and azure-core's HTTP logging policy logs request URLs at
+INFO. So in Azure (a connection string is set), `quiet_http_loggers()` puts those loggers at
+WARNING before anything is sent: a failure still shows, a request line never does. Local runs
+forward nothing and keep the libraries' defaults.
+
 Locally (`referral-relay run`) and in tests, `install_local()` installs plain SDK providers with
 the same PII processors and no network exporter; `local.capture()` adds in-memory exporters.
 
@@ -44,6 +52,8 @@ _RESOURCE_DETECTORS: Final = "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"
 # The distro's own httpx instrumentation patches every transport in the process; we instrument
 # the Partner API client alone, with hooks (shared.telemetry.tracing.instrument_http_client).
 _DISABLED_INSTRUMENTATIONS: Final = ("httpx", "httpx2")
+# Third-party loggers whose INFO/DEBUG records carry request URLs (see the module docstring).
+QUIET_LOGGERS: Final = ("httpx", "httpcore", "azure.core.pipeline.policies.http_logging_policy")
 
 _lock = threading.Lock()
 _mode: str | None = None  # None until decided; then "azure", "local" or "off"
@@ -74,6 +84,7 @@ def ensure_configured(environ: Mapping[str, str] | None = None) -> bool:
             connection_string = env.get(CONNECTION_STRING)
             _mode = "off"
             if connection_string:
+                quiet_http_loggers()  # first: the worker forwards root records either way
                 try:
                     _configure_azure_monitor(connection_string)
                     _mode = "azure"
@@ -83,6 +94,12 @@ def ensure_configured(environ: Mapping[str, str] | None = None) -> bool:
                         type(exc).__name__,
                     )
     return active()
+
+
+def quiet_http_loggers() -> None:
+    """Put the loggers that write request URLs at WARNING (see the module docstring)."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _configure_azure_monitor(connection_string: str) -> None:

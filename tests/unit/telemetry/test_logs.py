@@ -18,6 +18,7 @@ from shared.telemetry.logs import (
     TraceContextFilter,
     configure_local_logging,
     hash_key,
+    id_for_telemetry,
     key_for_telemetry,
 )
 from shared.telemetry.pii import contact_scope, remember_contacts
@@ -42,6 +43,27 @@ def test_keys_are_hashed_unless_they_are_uuids() -> None:
     assert key_for_telemetry("crm-opp-1001") == hash_key("crm-opp-1001")
     assert key_for_telemetry(None) is None
     assert key_for_telemetry("") is None
+
+
+def test_message_and_event_ids_are_hashed_like_keys_but_keep_their_shape() -> None:
+    uuid = "0f968d87-8b66-4f00-82fb-89e6ab00636c"
+    assert id_for_telemetry(uuid) == uuid
+    assert id_for_telemetry("crm-opp-1001") == hash_key("crm-opp-1001")  # a MessageId = the key
+    assert id_for_telemetry(f"referral-created:{uuid}") == f"referral-created:{uuid}"
+    assert id_for_telemetry("referral-rejected:crm-opp-1001/m-1") == (
+        "referral-rejected:" + hash_key("crm-opp-1001/m-1")
+    )
+    assert id_for_telemetry("crm-opp-1001#retry2.1") == hash_key("crm-opp-1001") + "#retry2.1"
+    assert id_for_telemetry(f"{uuid}#retry1") == f"{uuid}#retry1"
+    assert id_for_telemetry("not-an-event:crm-opp-1001") == hash_key("not-an-event:crm-opp-1001")
+    assert id_for_telemetry(None) is None
+    assert id_for_telemetry("") is None
+
+
+def test_a_lone_surrogate_in_a_key_still_hashes() -> None:
+    # Valid JSON ("\\ud800") but not encodable as UTF-8: telemetry must not crash on it (L3).
+    assert hash_key("crm-\ud800").startswith("sha256:")
+    assert id_for_telemetry("referral-failed:crm-\ud800").startswith("referral-failed:sha256:")
 
 
 @pytest.fixture
