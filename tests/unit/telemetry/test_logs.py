@@ -63,7 +63,9 @@ def test_message_and_event_ids_are_hashed_like_keys_but_keep_their_shape() -> No
 def test_a_lone_surrogate_in_a_key_still_hashes() -> None:
     # Valid JSON ("\\ud800") but not encodable as UTF-8: telemetry must not crash on it (L3).
     assert hash_key("crm-\ud800").startswith("sha256:")
-    assert id_for_telemetry("referral-failed:crm-\ud800").startswith("referral-failed:sha256:")
+    event_id = id_for_telemetry("referral-failed:crm-\ud800")
+    assert event_id is not None
+    assert event_id.startswith("referral-failed:sha256:")
 
 
 @pytest.fixture
