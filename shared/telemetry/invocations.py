@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar
 
 from shared import names
 from shared.contracts.envelope import InboundMessage, MessageMeta
@@ -33,10 +33,12 @@ from shared.telemetry import setup
 from shared.telemetry.outcomes import Invocation
 
 if TYPE_CHECKING:
+    from dataclasses import Field
+
     from opentelemetry.trace import Span
 
     from shared.contracts.events import OutboundEvent
-    from shared.handlers.common import HandlerDeps
+    from shared.publishing.port import Publisher
 
 log = logging.getLogger("referral_relay.invocation")
 
@@ -80,13 +82,24 @@ def partner_response(operation: str, status: int | str, request_id: str | None) 
             state.request_id = request_id
 
 
+class _Deps(Protocol):
+    """A handler's dependencies as telemetry sees them (a dataclass with a publisher):
+    telemetry sits below the handlers and names none of their types."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    publisher: Publisher
+
+
+_D = TypeVar("_D", bound=_Deps)
+
+
 class Watch:
     """The handle `shared.invocation` uses inside `watch()`."""
 
     def __init__(self, state: _State) -> None:
         self._state = state
 
-    def deps(self, deps: HandlerDeps) -> HandlerDeps:
+    def deps(self, deps: _D) -> _D:
         """The handler's dependencies, with a publisher that traces (when telemetry is on)."""
         if self._state.span is None:
             return deps

@@ -26,8 +26,9 @@ INFO. So in Azure (a connection string is set), `quiet_http_loggers()` puts thos
 WARNING before anything is sent: a failure still shows, a request line never does. Local runs
 forward nothing and keep the libraries' defaults.
 
-Locally (`referral-relay run`) and in tests, `install_local()` installs plain SDK providers with
-the same PII processors and no network exporter; `local.capture()` adds in-memory exporters.
+Locally (`referral-relay run`) and in tests, the dev-only `local_host.telemetry.install_local()`
+installs plain SDK providers with the same PII processors and no network exporter (and calls
+`use_local()` here); its `capture()` adds in-memory exporters. None of that is deployed.
 
 Nothing here imports OpenTelemetry at module level: `function_app` imports stay cheap.
 """
@@ -38,10 +39,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from shared.telemetry.local import LocalPipeline
+from typing import Final
 
 LOGGER_ROOT: Final = "referral_relay"  # every logger of ours is a child of this one
 TRACER_NAME: Final = "referral_relay"
@@ -57,7 +55,6 @@ QUIET_LOGGERS: Final = ("httpx", "httpcore", "azure.core.pipeline.policies.http_
 
 _lock = threading.Lock()
 _mode: str | None = None  # None until decided; then "azure", "local" or "off"
-_local: LocalPipeline | None = None
 
 
 def active() -> bool:
@@ -73,7 +70,7 @@ def ensure_configured(environ: Mapping[str, str] | None = None) -> bool:
     """Called at the start of every invocation; decides once per process. Returns `active()`.
 
     With `APPLICATIONINSIGHTS_CONNECTION_STRING` set, configures Azure Monitor. Without it,
-    telemetry stays off unless `install_local()` ran (local runs, tests).
+    telemetry stays off unless a local pipeline was installed (`use_local()`: local runs, tests).
     """
     global _mode
     if _mode is not None:
@@ -130,33 +127,23 @@ def _configure_azure_monitor(connection_string: str) -> None:
             handler.addFilter(PiiFilter())
 
 
-# ---- local and test pipeline (shared.telemetry.local) ------------------------------------------
+# ---- local runs and tests (local_host.telemetry builds the pipeline) ---------------------------
 
 
-def install_local() -> LocalPipeline:
-    """Install SDK tracer, logger and meter providers for this process (idempotent).
+def use_local() -> None:
+    """Mark telemetry active with providers a dev tool installed (`local_host.telemetry`).
 
-    Spans are real (trace ids appear in local logs and propagate between the functions); nothing
-    leaves the process unless `shared.telemetry.local.capture()` attaches an exporter.
+    The local pipeline itself is dev-only and not deployed; this module only keeps the mode.
     """
-    global _mode, _local
+    global _mode
     with _lock:
         if _mode == "azure":
             raise RuntimeError("Azure Monitor is configured in this process")
-        if _local is None:
-            from shared.telemetry.local import build_pipeline
-
-            _local = build_pipeline()
         _mode = "local"
-        return _local
-
-
-def local_pipeline() -> LocalPipeline | None:
-    return _local
 
 
 def restore_mode(previous: str | None) -> None:
-    """Put back the mode seen before a temporary `install_local()` (`local.capture()` does, so
+    """Put back the mode seen before a temporary `use_local()` (`capture()` does, so
     a test that captured telemetry leaves the rest of the process as it found it). The global
     providers stay installed — OpenTelemetry cannot uninstall them — but nothing of ours uses
     them while telemetry is inactive."""

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from local_host.stack import LocalStack
+from local_host.telemetry import Capture
 from shared import names
-from shared.telemetry.local import Capture
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 CREATED_KEY = "CRM-Span-Probe-Created-41"

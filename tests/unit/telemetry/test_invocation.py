@@ -13,6 +13,7 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 from opentelemetry.trace import SpanKind, StatusCode
 
+from local_host.telemetry import Capture
 from shared import bootstrap, names
 from shared.contracts.events import (
     ReferralCreatedData,
@@ -27,7 +28,6 @@ from shared.ledger.memory import InMemoryLedger
 from shared.publishing.memory import InMemoryPublisher
 from shared.telemetry import metrics, setup
 from shared.telemetry.invocations import partner_response
-from shared.telemetry.local import Capture
 from shared.telemetry.logs import hash_key
 from shared.telemetry.outcomes import Invocation, subscribe
 

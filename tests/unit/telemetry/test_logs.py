@@ -9,19 +9,18 @@ from collections.abc import Iterator
 
 import pytest
 
+from local_host.log_lines import JsonFormatter, TextFormatter, configure_local_logging
+from local_host.telemetry import Capture
 from shared.telemetry import logs
-from shared.telemetry.local import Capture
 from shared.telemetry.logs import (
-    JsonFormatter,
     PiiFilter,
-    TextFormatter,
     TraceContextFilter,
-    configure_local_logging,
     hash_key,
     id_for_telemetry,
     key_for_telemetry,
 )
 from shared.telemetry.pii import contact_scope, remember_contacts
+from shared.telemetry.setup import LOGGER_ROOT
 from shared.telemetry.tracing import tracer
 
 log = logging.getLogger("referral_relay.test")
@@ -73,7 +72,7 @@ def output() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = configure_local_logging("json", logging.DEBUG, stream=stream, tracing=False)
     yield stream
-    logging.getLogger(logs.LOGGER_ROOT).removeHandler(handler)
+    logging.getLogger(LOGGER_ROOT).removeHandler(handler)
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -145,7 +144,7 @@ def test_text_lines_are_readable() -> None:
 
 def test_local_logging_defaults_to_text_and_replaces_its_handler() -> None:
     first, second = io.StringIO(), io.StringIO()
-    relay = logging.getLogger(logs.LOGGER_ROOT)
+    relay = logging.getLogger(LOGGER_ROOT)
     configure_local_logging(stream=first, tracing=False)
     handler = configure_local_logging(stream=second, tracing=False)
     try:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from opentelemetry.trace import SpanKind
 
+from local_host.telemetry import Capture
 from shared import names
 from shared.contracts.envelope import MessageMeta
 from shared.contracts.events import (
@@ -18,7 +19,6 @@ from shared.contracts.events import (
 )
 from shared.publishing.memory import InMemoryPublisher
 from shared.publishing.port import ScheduledMessage
-from shared.telemetry.local import Capture
 from shared.telemetry.logs import hash_key
 from shared.telemetry.tracing import (
     TracedPublisher,
