@@ -8,7 +8,9 @@ Per invocation, with telemetry active:
   Partner API returns, so the PII safety net can mask them (`pii`);
 * the handler's publisher is wrapped so every send is a PRODUCER span and carries the trace;
 * one summary line on `referral_relay.invocation`: `function`, `outcome`, ids, hashed key,
-  attempt, Partner Center `request_id`, `error_code`, `duration_ms`, and — when the invocation
+  attempt, Partner Center `request_id` and `partner_status` (how its last call ended: the
+  configuration alert reads `401`/`403` there, whatever code the error body carried),
+  `error_code`, `duration_ms`, and — when the invocation
   published an outcome event — `relay.outcome` = its type (what the alerts count);
 * metrics: invocations by outcome, created / connected / rejected / failed, duplicates,
   enqueue-to-outcome latency.
@@ -57,7 +59,7 @@ _REACHED: Final = frozenset({"created", "connected"})
 class _State:
     """One invocation's telemetry state (a plain class: cheap to define at cold start)."""
 
-    __slots__ = ("function", "meta", "published", "request_id", "span", "started")
+    __slots__ = ("function", "meta", "partner_status", "published", "request_id", "span", "started")
 
     def __init__(self, function: str, meta: MessageMeta) -> None:
         self.function = function
@@ -66,6 +68,8 @@ class _State:
         self.span: Span | None = None
         self.published: list[str] = []  # types of the events this invocation sent
         self.request_id: str | None = None  # the last Partner API response's request-id
+        # How the last Partner API call ended: "403", "401" (after the one renewal), "timeout"…
+        self.partner_status: str | None = None
 
 
 _current: ContextVar[_State | None] = ContextVar("relay_invocation", default=None)
@@ -76,9 +80,10 @@ def partner_response(operation: str, status: int | str, request_id: str | None) 
     from shared.telemetry import metrics
 
     metrics.api_call(operation, status)
-    if request_id:
-        state = _current.get()
-        if state is not None:
+    state = _current.get()
+    if state is not None:
+        state.partner_status = str(status)
+        if request_id:
             state.request_id = request_id
 
 
@@ -152,6 +157,7 @@ class Watch:
                 logs.ATTEMPT: outcome.attempt if outcome else None,
                 logs.DELIVERY_COUNT: invocation.delivery_count,
                 logs.REQUEST_ID: state.request_id,
+                logs.PARTNER_STATUS: state.partner_status,
                 logs.ERROR_CODE: outcome.error_code if outcome else None,
                 logs.ERROR_TYPE: invocation.error if outcome is None else None,
                 logs.DURATION_MS: round((time.monotonic() - state.started) * 1000, 1),

@@ -41,6 +41,7 @@ OUTCOME: Final = "outcome"
 ATTEMPT: Final = "attempt"
 DELIVERY_COUNT: Final = "delivery_count"
 REQUEST_ID: Final = "request_id"  # Partner Center's `request-id` response header
+PARTNER_STATUS: Final = "partner_status"  # how the last Partner API call ended: "403", "timeout"
 CLIENT_REQUEST_ID: Final = "client_request_id"
 ERROR_CODE: Final = "error_code"
 ERROR_TYPE: Final = "error_type"
