@@ -17,6 +17,7 @@ from partner_sandbox import SandboxConfig, create_app
 from partner_sandbox.server import serving
 from shared import names
 from tests.functional.telemetry.conftest import FAST
+from tests.functional.telemetry.test_trace import summaries
 from tests.infra.alert_queries import configuration_alert
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
@@ -35,14 +36,6 @@ async def without_role(captured: Capture) -> AsyncIterator[PartnerConnection]:
             await connection.aclose()
 
 
-def summary_lines(captured: Capture) -> list[dict[str, Any]]:
-    return [
-        dict(r.log_record.attributes or {})
-        for r in captured.logs()
-        if "outcome" in (r.log_record.attributes or {})
-    ]
-
-
 async def test_a_403_holds_the_message_and_every_attempt_fires_the_alert(
     without_role: PartnerConnection, captured: Capture
 ) -> None:
@@ -53,7 +46,7 @@ async def test_a_403_holds_the_message_and_every_attempt_fires_the_alert(
         result = stack.result("independent", message_id)
         assert result.outcome == "failed"  # held, then given up on: never rejected
         assert stack.publisher.of_type(names.REFERRAL_REJECTED) == []
-    lines = [line for line in summary_lines(captured) if line["function"] == "create_referral"]
+    lines = [line for line in summaries(captured) if line["function"] == "create_referral"]
     # Each attempt called Partner Center and was held; after the last one the lineage has given
     # up and its redeliveries (until Service Bus dead-letters it) make no call.
     attempts = [line for line in lines if line.get("partner_status")]
@@ -71,6 +64,6 @@ async def test_a_referral_that_went_through_does_not_fire_it(stack: Any, capture
     alert = configuration_alert()
     stack.publish((SAMPLES / "independent.json").read_bytes())
     assert await stack.drain()
-    lines = summary_lines(captured)
+    lines = summaries(captured)
     assert [line["outcome"] for line in lines] == ["created"]
     assert not any(alert.fires_on(line) for line in lines)

@@ -12,11 +12,9 @@ over loopback, msal token provider) to the served sandbox.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
+
+from tests.unit.telemetry.test_bootstrap import AS_IN_AZURE, run_python
 
 REPO = Path(__file__).resolve().parents[3]
 KEY = "CRM-Leak-Probe-7731"
@@ -108,26 +106,9 @@ os._exit(0)  # skip exporter shutdown: nothing listens on the fake endpoint
 
 
 def test_no_record_the_worker_could_forward_names_the_key_or_a_query() -> None:
-    ours = ("APPLICATIONINSIGHTS", "OTEL_")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
-    environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = (
-        "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
-        "IngestionEndpoint=http://127.0.0.1:9/;LiveEndpoint=http://127.0.0.1:9/"
-    )
-    environ["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"
     example = str(REPO / "tests" / "data" / "referral-example-request.json")
-    code = textwrap.dedent(_PROBE).format(key=KEY, example=example)
-    done = subprocess.run(  # noqa: S603 - our own interpreter on our own code
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_python(_PROBE.format(key=KEY, example=example), **AS_IN_AZURE)
+    facts = json.loads(out.strip().splitlines()[-1])
     assert facts["found"] == [facts["created"]]  # the create and the look-up really happened
     assert facts["leaks"] == []
     assert facts["control"], "the probe must see httpx's URL line when httpx is not quieted"
