@@ -64,11 +64,10 @@ from local_host.partner import PartnerConnection, SandboxEndpoints, connect_sand
 from local_host.stack import LocalStack, local_stack  # noqa: E402
 from partner_sandbox.process import start_sandbox_process  # noqa: E402
 from shared import names  # noqa: E402
-from shared.handlers.common import Outcome  # noqa: E402
 from shared.ledger.memory import InMemoryLedger  # noqa: E402
 from shared.ledger.port import Scope  # noqa: E402
 from shared.telemetry import outcomes  # noqa: E402
-from shared.telemetry.outcomes import Invocation  # noqa: E402
+from shared.telemetry.outcomes import Invocation, OutcomeView  # noqa: E402
 
 EXAMPLE = ROOT / "tests" / "data" / "referral-example-request.json"
 COLLECTION = "/v1.0/engagements/referrals"
@@ -189,7 +188,7 @@ class Progress:
         elif outcome.kind != "skipped":
             self._finish(outcome.kind, outcome)
 
-    def _finish(self, kind: str, outcome: Outcome) -> None:
+    def _finish(self, kind: str, outcome: OutcomeView) -> None:
         assert self.by_outcome is not None
         assert self.rss_at is not None
         self.by_outcome[kind] += 1
@@ -204,7 +203,7 @@ class Progress:
             self.rss_at[2000] = rss_mb()
 
     @staticmethod
-    def _forget(stack: LocalStack, outcome: Outcome) -> None:
+    def _forget(stack: LocalStack, outcome: OutcomeView) -> None:
         ledger = stack.ledger
         assert isinstance(ledger, TrimmedLedger)
         ledger.forget(Scope.CREATE, outcome.key)
@@ -313,9 +312,9 @@ async def measure_async(
         ready["url"], ready["token"], make_bodies("bare", events, ratio, seed), concurrency
     )
     if telemetry:  # real spans, logs and metrics, exported nowhere: their CPU is what counts
-        from shared.telemetry import setup
+        from local_host.telemetry import install_local
 
-        setup.install_local()
+        install_local()
     partner = await connect_sandbox(
         SandboxEndpoints(url=ready["url"], authority=ready["authority"], admin=ready["admin"])
     )

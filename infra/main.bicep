@@ -75,12 +75,20 @@ param operatorPrincipalType string = 'User'
 @description('True once the refresh-token secret exists (the postprovision hook sets it), so that re-provisioning never overwrites it.')
 param refreshTokenSecretExists bool = false
 
+@description('Enabled (default): Storage, Key Vault and Service Bus Standard are reachable over the internet, with Entra ID RBAC only. Disabled: their public endpoints are off; a virtual network with private endpoints and DNS zones is added, the function app is VNet-integrated and Service Bus becomes Premium. Operator commands (azd deploy, referral-relay login/send/dlq) must then run inside that network (docs/deploy.md, "Private networking").')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
 // The azd service in azure.yaml whose code this function app hosts.
 var serviceName = 'relay'
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
 }
+var isPrivate = publicNetworkAccess == 'Disabled'
 
 resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: 'rg-${environmentName}'
@@ -117,6 +125,8 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: 'app-package'
+    publicNetworkAccess: publicNetworkAccess
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -128,6 +138,8 @@ module serviceBus 'modules/servicebus.bicep' = {
     location: location
     tags: tags
     maxDeliveryCount: maxDeliveryCount
+    publicNetworkAccess: publicNetworkAccess
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -139,6 +151,22 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     refreshTokenSecretExists: refreshTokenSecretExists
+    publicNetworkAccess: publicNetworkAccess
+    workspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+// Only with publicNetworkAccess = 'Disabled': the network, private endpoints and DNS zones.
+module network 'modules/network.bicep' = if (isPrivate) {
+  name: 'network'
+  scope: rg
+  params: {
+    namePrefix: 'relay-${resourceToken}'
+    location: location
+    tags: tags
+    storageAccountId: storage.outputs.id
+    keyVaultId: keyVault.outputs.id
+    serviceBusNamespaceId: serviceBus.outputs.id
   }
 }
 
@@ -165,6 +193,7 @@ module functionApp 'modules/functionapp.bicep' = {
     maxConcurrentCalls: maxConcurrentCalls
     partnerTenantId: partnerTenantId
     appClientId: appClientId
+    virtualNetworkSubnetId: isPrivate ? network.outputs.appSubnetId : ''
   }
 }
 

@@ -16,8 +16,8 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth.loopback import is_loopback_host
-from shared.auth.stores import parse_store_url
 from shared.names import LEDGER_TABLE, SERVICE_BUS_CONNECTION
+from shared.store_urls import parse_store_url
 
 DEFAULT_PARTNER_API_URL: Final = "https://api.partner.microsoft.com"
 DEFAULT_AUTHORITY_HOST: Final = "https://login.microsoftonline.com"

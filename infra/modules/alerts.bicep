@@ -2,7 +2,9 @@
 // - dead-lettered messages on the inbound queue and on the events topic (connect-referral);
 // - a rate of referral-failed outcomes (log-based: the app logs one record per outcome);
 // - failures to redeem the Partner Center refresh token (log-based), the sign that someone has to
-//   run `referral-relay login` again.
+//   run `referral-relay login` again;
+// - configuration problems: invocations held because of a 401 after renewal, a 403 or our own
+//   credentials (log-based).
 // The log queries read the telemetry names in shared.names (TELEMETRY_OUTCOME, TELEMETRY_EVENT,
 // TOKEN_REFRESH_FAILED); tests/infra checks that they match.
 
@@ -217,6 +219,53 @@ resource tokenRefreshFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01
       allOf: [
         {
           query: 'traces | where tostring(customDimensions["relay.event"]) == "token-refresh-failed" and severityLevel >= 3'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+// The deployment cannot call Partner Center (issue 12 §2): a 401 that persists after one token
+// renewal, a 403 (no Referrals Admin role, Conditional Access), or our own credentials failing
+// (refresh token dead or missing, app credential refused, Key Vault unreadable). Messages are held
+// (rescheduled, then dead-lettered with a reason), never rejected, so nothing is lost - but every
+// message fails until someone fixes the role or runs `referral-relay login`. The summary line of
+// each held or failed invocation names the error's stable code (`error_code`, shared.partner_api.
+// errors / shared.auth.errors CODE) and how the last Partner API call ended (`partner_status`: it
+// says 401/403 even when error_code carries the service's own Graph code). tests/infra cross-checks
+// the codes below against the exception classes.
+resource configurationProblems 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-configuration-problem'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Partner Center configuration problem'
+    description: 'Invocations held because the deployment cannot call Partner Center (401 after renewal, 403, or our own credentials): check the Referrals Admin role and consent, or run referral-relay login (docs/monitoring.md).'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: 'traces | where tostring(customDimensions.outcome) in ("rescheduled", "failed") | where tostring(customDimensions.error_code) in ("configuration", "unauthenticated", "access_denied", "auth_error", "reauthentication_required", "refresh_token_missing", "app_credential_rejected", "token_request_failed", "refresh_token_store_error") or tostring(customDimensions.partner_status) in ("401", "403")'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

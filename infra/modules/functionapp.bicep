@@ -78,6 +78,9 @@ param partnerTenantId string
 @description('Application (client) id of the Partner Center app registration.')
 param appClientId string
 
+@description('Subnet (delegated to Microsoft.App/environments) for VNet integration; empty for none. Set when public network access is disabled, so the app reaches Storage, Key Vault and Service Bus through their private endpoints.')
+param virtualNetworkSubnetId string = ''
+
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' existing = {
   name: identityName
 }
@@ -125,6 +128,7 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     keyVaultReferenceIdentity: identity.id
     siteConfig: {
       minTlsVersion: '1.2'

@@ -16,12 +16,24 @@ param tags object
 @description('True once the refresh-token secret exists (azd sets it after the first provision), so that re-provisioning never overwrites the token `referral-relay login` stored.')
 param refreshTokenSecretExists bool = false
 
+@description('Enabled: reachable over the internet (RBAC on one secret). Disabled: private endpoint only (network.bicep); `referral-relay login` must then run inside the network (docs/deploy.md).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
+@description('Log Analytics workspace the audit log goes to.')
+param workspaceId string
+
+var isPrivate = publicNetworkAccess == 'Disabled'
+
 // shared.names.REFRESH_TOKEN_SECRET
 var refreshTokenSecretName = 'partner-refresh-token'
 
 resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
-  // checkov:skip=CKV_AZURE_109:The app (Flex Consumption, no fixed outbound IPs) and the operator's referral-relay login reach the vault publicly; access is RBAC on one secret.
-  // checkov:skip=CKV_AZURE_189:The app (Flex Consumption, no fixed outbound IPs) and the operator's referral-relay login reach the vault publicly; access is RBAC on one secret.
+  // checkov:skip=CKV_AZURE_109:Default Enabled: the app (Flex, no fixed outbound IPs) and referral-relay login reach it publicly with RBAC on one secret; publicNetworkAccess=Disabled denies it.
+  // checkov:skip=CKV_AZURE_189:Default Enabled: the app (Flex, no fixed outbound IPs) and referral-relay login reach it publicly with RBAC on one secret; publicNetworkAccess=Disabled turns it off.
   name: name
   location: location
   tags: tags
@@ -35,10 +47,10 @@ resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: isPrivate ? 'Deny' : 'Allow'
     }
   }
 }
@@ -49,6 +61,22 @@ module refreshTokenPlaceholder 'refresh-token-secret.bicep' = if (!refreshTokenS
   params: {
     keyVaultName: vault.name
     secretName: refreshTokenSecretName
+  }
+}
+
+// Every read and rotation of the refresh token (SecretGet, SecretSet), with the caller's identity:
+// the audit trail of the credential that can create referrals in the partner's name.
+resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'AuditEvent'
+        enabled: true
+      }
+    ]
   }
 }
 

@@ -1,4 +1,4 @@
-// Service Bus Standard: the inbound queue, the outcome-events topic and its two subscriptions.
+// Service Bus Standard (Premium when public network access is disabled): the inbound queue, the outcome-events topic and its two subscriptions.
 // Entity and filter names are shared.names' (tests/infra cross-checks them). Local (SAS) auth is
 // off: every client, the function app and the operator alike, signs in with Entra ID.
 
@@ -16,6 +16,50 @@ param tags object
 @maxValue(100)
 param maxDeliveryCount int
 
+@description('Enabled: Standard tier, reachable over the internet (Entra ID only). Disabled: Premium tier (private endpoints exist only there), private endpoint only (network.bicep).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
+@description('Log Analytics workspace the namespace logs go to.')
+param workspaceId string
+
+// Private endpoints are a Premium-only feature of Service Bus (Standard never gets them:
+// Azure/azure-service-bus#474); Premium is billed per messaging unit, one is plenty here.
+var isPrivate = publicNetworkAccess == 'Disabled'
+var sku = isPrivate ? {
+  name: 'Premium'
+  tier: 'Premium'
+  capacity: 1
+} : {
+  name: 'Standard'
+  tier: 'Standard'
+}
+// OperationalLogs (management operations) exist on every tier; the runtime audit of data-plane
+// access (who sent, received, settled) and the network-filter logs only on Premium.
+var standardLogs = [
+  {
+    category: 'OperationalLogs'
+    enabled: true
+  }
+]
+var premiumLogs = [
+  {
+    category: 'OperationalLogs'
+    enabled: true
+  }
+  {
+    category: 'RuntimeAuditLogs'
+    enabled: true
+  }
+  {
+    category: 'VNetAndIPFilteringLogs'
+    enabled: true
+  }
+]
+
 // A message lock of 5 minutes (the Standard maximum) outlasts the handler's in-invocation retry
 // budget (RELAY_RETRY_BUDGET_SECONDS); the Functions host renews it for longer work.
 var lockDuration = 'PT5M'
@@ -27,14 +71,20 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: name
   location: location
   tags: tags
-  sku: {
-    name: 'Standard'
-    tier: 'Standard'
-  }
+  sku: sku
   properties: {
     disableLocalAuth: true
     minimumTlsVersion: '1.2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
+  }
+}
+
+resource namespaceDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: namespace
+  properties: {
+    workspaceId: workspaceId
+    logs: isPrivate ? premiumLogs : standardLogs
   }
 }
 

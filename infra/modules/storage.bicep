@@ -16,9 +16,37 @@ param tags object
 @description('Blob container Flex Consumption deploys the app package from.')
 param deploymentContainerName string
 
+@description('Enabled: reachable over the internet (RBAC only). Disabled: private endpoints only (network.bicep); see docs/deploy.md.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
+@description('Log Analytics workspace the blob and table logs go to.')
+param workspaceId string
+
+var isPrivate = publicNetworkAccess == 'Disabled'
+
+// Who read, wrote or deleted what (the ledger table, the deployment package, host blobs).
+var storageLogs = [
+  {
+    category: 'StorageRead'
+    enabled: true
+  }
+  {
+    category: 'StorageWrite'
+    enabled: true
+  }
+  {
+    category: 'StorageDelete'
+    enabled: true
+  }
+]
+
 resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
-  // checkov:skip=CKV_AZURE_35:Flex Consumption without VNet integration has no fixed outbound IPs; shared keys are off and every access is Entra ID RBAC.
-  // checkov:skip=CKV_AZURE_59:Flex Consumption without VNet integration reaches storage publicly; shared keys are off and every access is Entra ID RBAC.
+  // checkov:skip=CKV_AZURE_35:Default Enabled keeps the account public for Flex without VNet integration (RBAC only, no shared keys); publicNetworkAccess=Disabled denies it and adds private endpoints.
+  // checkov:skip=CKV_AZURE_59:Default Enabled keeps the account public for Flex without VNet integration (RBAC only, no shared keys); publicNetworkAccess=Disabled turns it off with private endpoints.
   // checkov:skip=CKV_AZURE_206:LRS: host state is transient, the package redeployable, and a lost ledger is covered by the Partner API lookup before create.
   name: name
   location: location
@@ -35,10 +63,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: isPrivate ? 'Deny' : 'Allow'
     }
   }
 }
@@ -76,6 +104,24 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2025-01-0
 resource ledgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-01-01' = {
   parent: tableService
   name: 'referralledger'
+}
+
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
+}
+
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: tableService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
 }
 
 output name string = storage.name

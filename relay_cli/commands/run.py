@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shared.telemetry.logs import configure_local_logging
+    from local_host.log_lines import configure_local_logging
 
     try:
         messages = read_inputs(args.paths)

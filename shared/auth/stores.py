@@ -20,21 +20,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from shared.auth.errors import RefreshTokenMissing, RefreshTokenStoreError
+from shared.store_urls import FileLocation, parse_store_url
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
 
     from shared.auth.ports import RefreshTokenStore
-
-_SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault's rule for secret names
-_VAULT_NAME = re.compile(r"^[0-9A-Za-z-]{3,24}$")
 
 
 # Names of a directory and a file, not credentials.
@@ -257,36 +253,6 @@ def _default_credential(managed_identity_client_id: str | None) -> Any:
     if managed_identity_client_id:
         return ManagedIdentityCredential(client_id=managed_identity_client_id)
     return DefaultAzureCredential()
-
-
-@dataclass(frozen=True)
-class FileLocation:
-    path: str
-
-
-@dataclass(frozen=True)
-class VaultLocation:
-    vault_url: str
-    secret_name: str
-
-
-def parse_store_url(url: str) -> FileLocation | VaultLocation:
-    """Check and split a store URL; `ValueError` says what a good one looks like."""
-    if url.startswith("file://"):
-        path = url.removeprefix("file://")
-        if not path:
-            raise ValueError("file:// store URL needs a path, e.g. file:///home/me/.relay/token")
-        return FileLocation(path)
-    if url.startswith("keyvault://"):
-        vault, _, secret = url.removeprefix("keyvault://").partition("/")
-        if not ("." in vault or _VAULT_NAME.match(vault)) or not _SECRET_NAME.match(secret):
-            raise ValueError(
-                "keyvault:// store URL must be keyvault://VAULT/SECRET "
-                "(secret names: letters, digits and '-')"
-            )
-        host = vault if "." in vault else f"{vault}.vault.azure.net"
-        return VaultLocation(f"https://{host}", secret)
-    raise ValueError("store URL must start with keyvault:// or file://")
 
 
 def store_from_url(

@@ -31,7 +31,6 @@ from shared.names import (
     REFERRAL_FAILED,
     REFERRAL_REJECTED,
 )
-from shared.telemetry.propagation import current_traceparent
 
 EVENT_SOURCE_PREFIX: Final = "/referral-relay"
 
@@ -193,7 +192,6 @@ def to_outbound(
         props[PROP_REFERRAL_TYPE] = referral_type
     if event.data.externalReferenceId:
         props[PROP_EXTERNAL_REFERENCE_ID] = event.data.externalReferenceId
-    traceparent = current_traceparent() or traceparent
     if traceparent:
         props[PROP_TRACEPARENT] = traceparent
         props[PROP_DIAGNOSTIC_ID] = traceparent

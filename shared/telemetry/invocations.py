@@ -8,7 +8,9 @@ Per invocation, with telemetry active:
   Partner API returns, so the PII safety net can mask them (`pii`);
 * the handler's publisher is wrapped so every send is a PRODUCER span and carries the trace;
 * one summary line on `referral_relay.invocation`: `function`, `outcome`, ids, hashed key,
-  attempt, Partner Center `request_id`, `error_code`, `duration_ms`, and — when the invocation
+  attempt, Partner Center `request_id` and `partner_status` (how its last call ended: the
+  configuration alert reads `401`/`403` there, whatever code the error body carried),
+  `error_code`, `duration_ms`, and — when the invocation
   published an outcome event — `relay.outcome` = its type (what the alerts count);
 * metrics: invocations by outcome, created / connected / rejected / failed, duplicates,
   enqueue-to-outcome latency.
@@ -25,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar
 
 from shared import names
 from shared.contracts.envelope import InboundMessage, MessageMeta
@@ -33,10 +35,12 @@ from shared.telemetry import setup
 from shared.telemetry.outcomes import Invocation
 
 if TYPE_CHECKING:
+    from dataclasses import Field
+
     from opentelemetry.trace import Span
 
     from shared.contracts.events import OutboundEvent
-    from shared.handlers.common import HandlerDeps
+    from shared.publishing.port import Publisher
 
 log = logging.getLogger("referral_relay.invocation")
 
@@ -55,7 +59,7 @@ _REACHED: Final = frozenset({"created", "connected"})
 class _State:
     """One invocation's telemetry state (a plain class: cheap to define at cold start)."""
 
-    __slots__ = ("function", "meta", "published", "request_id", "span", "started")
+    __slots__ = ("function", "meta", "partner_status", "published", "request_id", "span", "started")
 
     def __init__(self, function: str, meta: MessageMeta) -> None:
         self.function = function
@@ -64,6 +68,8 @@ class _State:
         self.span: Span | None = None
         self.published: list[str] = []  # types of the events this invocation sent
         self.request_id: str | None = None  # the last Partner API response's request-id
+        # How the last Partner API call ended: "403", "401" (after the one renewal), "timeout"…
+        self.partner_status: str | None = None
 
 
 _current: ContextVar[_State | None] = ContextVar("relay_invocation", default=None)
@@ -74,10 +80,22 @@ def partner_response(operation: str, status: int | str, request_id: str | None) 
     from shared.telemetry import metrics
 
     metrics.api_call(operation, status)
-    if request_id:
-        state = _current.get()
-        if state is not None:
+    state = _current.get()
+    if state is not None:
+        state.partner_status = str(status)
+        if request_id:
             state.request_id = request_id
+
+
+class _Deps(Protocol):
+    """A handler's dependencies as telemetry sees them (a dataclass with a publisher):
+    telemetry sits below the handlers and names none of their types."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    publisher: Publisher
+
+
+_D = TypeVar("_D", bound=_Deps)
 
 
 class Watch:
@@ -86,7 +104,7 @@ class Watch:
     def __init__(self, state: _State) -> None:
         self._state = state
 
-    def deps(self, deps: HandlerDeps) -> HandlerDeps:
+    def deps(self, deps: _D) -> _D:
         """The handler's dependencies, with a publisher that traces (when telemetry is on)."""
         if self._state.span is None:
             return deps
@@ -130,8 +148,8 @@ class Watch:
                 logs.OUTCOME: kind,
                 logs.SETTLED: invocation.settled,
                 logs.TRACE_ID: trace_id,
-                logs.CORRELATION_ID: invocation.correlation_id,
-                logs.MESSAGE_ID: invocation.message_id,
+                logs.CORRELATION_ID: logs.id_for_telemetry(invocation.correlation_id),
+                logs.MESSAGE_ID: logs.id_for_telemetry(invocation.message_id),
                 logs.IDEMPOTENCY_KEY: logs.key_for_telemetry(outcome.key if outcome else None),
                 logs.REFERRAL_ID: outcome.referral_id if outcome else None,
                 logs.ENGAGEMENT_ID: outcome.engagement_id if outcome else None,
@@ -139,6 +157,7 @@ class Watch:
                 logs.ATTEMPT: outcome.attempt if outcome else None,
                 logs.DELIVERY_COUNT: invocation.delivery_count,
                 logs.REQUEST_ID: state.request_id,
+                logs.PARTNER_STATUS: state.partner_status,
                 logs.ERROR_CODE: outcome.error_code if outcome else None,
                 logs.ERROR_TYPE: invocation.error if outcome is None else None,
                 logs.DURATION_MS: round((time.monotonic() - state.started) * 1000, 1),

@@ -8,8 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from shared.handlers.common import Outcome
+from shared.contracts.errors import FieldError
+
+
+class OutcomeView(Protocol):
+    """What telemetry and the observers read of a handler's outcome.
+
+    Telemetry sits below the handlers (docs/architecture.md, "Layers"), so it names no handler
+    type: `shared.handlers.common.Outcome` satisfies this protocol structurally.
+    """
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def referral_id(self) -> str | None: ...
+    @property
+    def engagement_id(self) -> str | None: ...
+    @property
+    def connected_referral_id(self) -> str | None: ...
+    @property
+    def referral_type(self) -> str | None: ...
+    @property
+    def errors(self) -> tuple[FieldError, ...]: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def attempt(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +47,7 @@ class Invocation:
     original_message_id: str
     correlation_id: str
     delivery_count: int
-    outcome: Outcome | None  # None when the invocation raised
+    outcome: OutcomeView | None  # None when the invocation raised
     error: str | None = None  # exception class name when it raised (never its message)
     settled: str = "complete"  # "complete" or "abandon" (what the host does with the message)
     trace_id: str | None = None  # the distributed trace (when telemetry is on)

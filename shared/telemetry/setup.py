@@ -18,8 +18,17 @@ Without the worker's `WorkerOpenTelemetryEnabled` capability the host would forw
 records a second time, so the `referral_relay` logger stops propagating to the root logger (the
 worker's gRPC handler) once the Azure Monitor handler is attached.
 
-Locally (`referral-relay run`) and in tests, `install_local()` installs plain SDK providers with
-the same PII processors and no network exporter; `local.capture()` adds in-memory exporters.
+The worker forwards every record that reaches the root logger to the host, and the host sends it
+to Application Insights — past our PII filter, which sits on our own handler only. httpx logs
+each request at INFO with its full URL (an OData `$filter` names the idempotency key), httpcore
+logs connection details at DEBUG, and azure-core's HTTP logging policy logs request URLs at
+INFO. So in Azure (a connection string is set), `quiet_http_loggers()` puts those loggers at
+WARNING before anything is sent: a failure still shows, a request line never does. Local runs
+forward nothing and keep the libraries' defaults.
+
+Locally (`referral-relay run`) and in tests, the dev-only `local_host.telemetry.install_local()`
+installs plain SDK providers with the same PII processors and no network exporter (and calls
+`use_local()` here); its `capture()` adds in-memory exporters. None of that is deployed.
 
 Nothing here imports OpenTelemetry at module level: `function_app` imports stay cheap.
 """
@@ -30,10 +39,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from shared.telemetry.local import LocalPipeline
+from typing import Final
 
 LOGGER_ROOT: Final = "referral_relay"  # every logger of ours is a child of this one
 TRACER_NAME: Final = "referral_relay"
@@ -44,10 +50,11 @@ _RESOURCE_DETECTORS: Final = "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"
 # The distro's own httpx instrumentation patches every transport in the process; we instrument
 # the Partner API client alone, with hooks (shared.telemetry.tracing.instrument_http_client).
 _DISABLED_INSTRUMENTATIONS: Final = ("httpx", "httpx2")
+# Third-party loggers whose INFO/DEBUG records carry request URLs (see the module docstring).
+QUIET_LOGGERS: Final = ("httpx", "httpcore", "azure.core.pipeline.policies.http_logging_policy")
 
 _lock = threading.Lock()
 _mode: str | None = None  # None until decided; then "azure", "local" or "off"
-_local: LocalPipeline | None = None
 
 
 def active() -> bool:
@@ -63,7 +70,7 @@ def ensure_configured(environ: Mapping[str, str] | None = None) -> bool:
     """Called at the start of every invocation; decides once per process. Returns `active()`.
 
     With `APPLICATIONINSIGHTS_CONNECTION_STRING` set, configures Azure Monitor. Without it,
-    telemetry stays off unless `install_local()` ran (local runs, tests).
+    telemetry stays off unless a local pipeline was installed (`use_local()`: local runs, tests).
     """
     global _mode
     if _mode is not None:
@@ -74,6 +81,7 @@ def ensure_configured(environ: Mapping[str, str] | None = None) -> bool:
             connection_string = env.get(CONNECTION_STRING)
             _mode = "off"
             if connection_string:
+                quiet_http_loggers()  # first: the worker forwards root records either way
                 try:
                     _configure_azure_monitor(connection_string)
                     _mode = "azure"
@@ -83,6 +91,12 @@ def ensure_configured(environ: Mapping[str, str] | None = None) -> bool:
                         type(exc).__name__,
                     )
     return active()
+
+
+def quiet_http_loggers() -> None:
+    """Put the loggers that write request URLs at WARNING (see the module docstring)."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _configure_azure_monitor(connection_string: str) -> None:
@@ -113,33 +127,23 @@ def _configure_azure_monitor(connection_string: str) -> None:
             handler.addFilter(PiiFilter())
 
 
-# ---- local and test pipeline (shared.telemetry.local) ------------------------------------------
+# ---- local runs and tests (local_host.telemetry builds the pipeline) ---------------------------
 
 
-def install_local() -> LocalPipeline:
-    """Install SDK tracer, logger and meter providers for this process (idempotent).
+def use_local() -> None:
+    """Mark telemetry active with providers a dev tool installed (`local_host.telemetry`).
 
-    Spans are real (trace ids appear in local logs and propagate between the functions); nothing
-    leaves the process unless `shared.telemetry.local.capture()` attaches an exporter.
+    The local pipeline itself is dev-only and not deployed; this module only keeps the mode.
     """
-    global _mode, _local
+    global _mode
     with _lock:
         if _mode == "azure":
             raise RuntimeError("Azure Monitor is configured in this process")
-        if _local is None:
-            from shared.telemetry.local import build_pipeline
-
-            _local = build_pipeline()
         _mode = "local"
-        return _local
-
-
-def local_pipeline() -> LocalPipeline | None:
-    return _local
 
 
 def restore_mode(previous: str | None) -> None:
-    """Put back the mode seen before a temporary `install_local()` (`local.capture()` does, so
+    """Put back the mode seen before a temporary `use_local()` (`capture()` does, so
     a test that captured telemetry leaves the rest of the process as it found it). The global
     providers stay installed — OpenTelemetry cannot uninstall them — but nothing of ours uses
     them while telemetry is inactive."""

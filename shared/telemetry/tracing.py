@@ -1,5 +1,7 @@
 """Distributed tracing: one trace per referral, from the inbound message to the connected one.
 
+* **Ids** — message, correlation and event ids may *be* the idempotency key, so spans carry
+  them as logs do (`logs.id_for_telemetry`: a UUID as is, anything else hashed).
 * **Continue** — each invocation's span (kind CONSUMER, named after the function) is a child of
   the context the message carries: application property `traceparent`, else a W3C-formatted
   `Diagnostic-Id` (what the Azure SDKs write). If the worker has already attached a context of
@@ -33,6 +35,7 @@ from shared import names
 from shared.contracts.envelope import MessageMeta
 from shared.contracts.events import OutboundEvent
 from shared.publishing.port import Publisher, ScheduledMessage
+from shared.telemetry.logs import id_for_telemetry
 from shared.telemetry.setup import TRACER_NAME
 
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
@@ -110,8 +113,8 @@ def invocation_span(
         SYSTEM: "servicebus",
         OPERATION_TYPE: "process",
         DESTINATION: destination,
-        MESSAGE_ID: meta.message_id,
-        CONVERSATION_ID: meta.correlation_id,
+        MESSAGE_ID: id_for_telemetry(meta.message_id),
+        CONVERSATION_ID: id_for_telemetry(meta.correlation_id),
         DELIVERY_COUNT: meta.delivery_count,
         "faas.trigger": "pubsub",
         "relay.function": function,
@@ -205,8 +208,8 @@ def _producer_span(
             SYSTEM: "servicebus",
             OPERATION_TYPE: "send",
             DESTINATION: destination,
-            MESSAGE_ID: message_id,
-            CONVERSATION_ID: correlation_id,
+            MESSAGE_ID: id_for_telemetry(message_id),
+            CONVERSATION_ID: id_for_telemetry(correlation_id),
             **(extra or {}),
         },
     )

@@ -397,7 +397,7 @@ def test_every_alert_notifies_the_action_group_with_the_alert_email() -> None:
         **alerts.resources_of_type("Microsoft.Insights/metricAlerts"),
         **alerts.resources_of_type("Microsoft.Insights/scheduledQueryRules"),
     }
-    assert len(rules) == 4
+    assert len(rules) == 5
     for rule in rules.values():
         actions = body(rule)["properties"]["actions"]
         ids = (

@@ -12,9 +12,9 @@ import pytest
 
 from local_host.partner import PartnerConnection, sandbox_partner
 from local_host.stack import LocalStack, local_stack
+from local_host.telemetry import Capture, capture
 from partner_sandbox import SandboxConfig
 from shared.handlers.common import HandlerConfig
-from shared.telemetry.local import Capture, capture
 
 # Small budgets so that give-up paths finish quickly; the broker's time warp skips the waits.
 FAST = HandlerConfig(

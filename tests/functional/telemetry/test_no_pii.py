@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 
 from local_host.host import WorkerCrash
+from local_host.log_lines import JsonFormatter, TextFormatter
 from local_host.partner import PartnerConnection
 from local_host.stack import LocalStack, local_stack
+from local_host.telemetry import Capture
 from partner_sandbox import FaultSpec
 from partner_sandbox.faults import Fault
 from shared import names
-from shared.telemetry.local import Capture
-from shared.telemetry.logs import JsonFormatter, PiiFilter, TextFormatter, TraceContextFilter
+from shared.telemetry.logs import PiiFilter, TraceContextFilter
 from shared.telemetry.setup import LOGGER_ROOT
 from tests.functional.telemetry.conftest import FAST
 

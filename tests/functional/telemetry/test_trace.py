@@ -12,10 +12,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from local_host.partner import PartnerConnection
 from local_host.stack import LocalStack
+from local_host.telemetry import Capture
 from partner_sandbox import FaultSpec
 from shared import names
 from shared.telemetry import metrics
-from shared.telemetry.local import Capture
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.telemetry.local import Capture, capture
+from local_host.telemetry import Capture, capture
 
 
 @pytest.fixture

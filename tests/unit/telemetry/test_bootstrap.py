@@ -53,7 +53,18 @@ def test_the_distro_and_the_httpx_instrumentation_are_pinned_runtime_dependencie
     assert {"azure-monitor-opentelemetry", "opentelemetry-instrumentation-httpx"} <= pins
 
 
-def _run(code: str, **env: str) -> str:
+# A process configured as in Azure: a connection string whose endpoint nothing listens on.
+AS_IN_AZURE = {
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+        "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+        "IngestionEndpoint=http://127.0.0.1:9/;LiveEndpoint=http://127.0.0.1:9/"
+    ),
+    "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+}
+
+
+def run_python(code: str, **env: str) -> str:
+    """Run `code` in a fresh interpreter (global providers can be set once per process)."""
     ours = ("APPLICATIONINSIGHTS", "OTEL_")
     environ = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     environ.update(env)
@@ -71,7 +82,7 @@ def _run(code: str, **env: str) -> str:
 
 
 def test_importing_the_app_loads_no_telemetry_sdk() -> None:
-    out = _run(
+    out = run_python(
         """
         import sys
         import function_app
@@ -83,7 +94,7 @@ def test_importing_the_app_loads_no_telemetry_sdk() -> None:
 
 
 def test_the_azure_bootstrap_scrubs_before_exporting_and_owns_the_relay_logs() -> None:
-    out = _run(
+    out = run_python(
         """
         import json, logging, os
         from shared.telemetry import setup
@@ -107,11 +118,7 @@ def test_the_azure_bootstrap_scrubs_before_exporting_and_owns_the_relay_logs() -
         }))
         os._exit(0)  # skip exporter shutdown: nothing listens on the fake endpoint
         """,
-        APPLICATIONINSIGHTS_CONNECTION_STRING=(
-            "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
-            "IngestionEndpoint=http://127.0.0.1:9/;LiveEndpoint=http://127.0.0.1:9/"
-        ),
-        APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
+        **AS_IN_AZURE,
     )
     facts = json.loads(out.strip().splitlines()[-1])
     processors = facts["processors"]
@@ -125,7 +132,7 @@ def test_the_azure_bootstrap_scrubs_before_exporting_and_owns_the_relay_logs() -
 
 
 def test_without_a_connection_string_telemetry_stays_off() -> None:
-    out = _run(
+    out = run_python(
         """
         from shared.telemetry import setup
         print(setup.ensure_configured(), setup.mode())

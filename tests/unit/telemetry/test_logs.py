@@ -9,18 +9,18 @@ from collections.abc import Iterator
 
 import pytest
 
+from local_host.log_lines import JsonFormatter, TextFormatter, configure_local_logging
+from local_host.telemetry import Capture
 from shared.telemetry import logs
-from shared.telemetry.local import Capture
 from shared.telemetry.logs import (
-    JsonFormatter,
     PiiFilter,
-    TextFormatter,
     TraceContextFilter,
-    configure_local_logging,
     hash_key,
+    id_for_telemetry,
     key_for_telemetry,
 )
 from shared.telemetry.pii import contact_scope, remember_contacts
+from shared.telemetry.setup import LOGGER_ROOT
 from shared.telemetry.tracing import tracer
 
 log = logging.getLogger("referral_relay.test")
@@ -44,12 +44,35 @@ def test_keys_are_hashed_unless_they_are_uuids() -> None:
     assert key_for_telemetry("") is None
 
 
+def test_message_and_event_ids_are_hashed_like_keys_but_keep_their_shape() -> None:
+    uuid = "0f968d87-8b66-4f00-82fb-89e6ab00636c"
+    assert id_for_telemetry(uuid) == uuid
+    assert id_for_telemetry("crm-opp-1001") == hash_key("crm-opp-1001")  # a MessageId = the key
+    assert id_for_telemetry(f"referral-created:{uuid}") == f"referral-created:{uuid}"
+    assert id_for_telemetry("referral-rejected:crm-opp-1001/m-1") == (
+        "referral-rejected:" + hash_key("crm-opp-1001/m-1")
+    )
+    assert id_for_telemetry("crm-opp-1001#retry2.1") == hash_key("crm-opp-1001") + "#retry2.1"
+    assert id_for_telemetry(f"{uuid}#retry1") == f"{uuid}#retry1"
+    assert id_for_telemetry("not-an-event:crm-opp-1001") == hash_key("not-an-event:crm-opp-1001")
+    assert id_for_telemetry(None) is None
+    assert id_for_telemetry("") is None
+
+
+def test_a_lone_surrogate_in_a_key_still_hashes() -> None:
+    # Valid JSON ("\\ud800") but not encodable as UTF-8: telemetry must not crash on it (L3).
+    assert hash_key("crm-\ud800").startswith("sha256:")
+    event_id = id_for_telemetry("referral-failed:crm-\ud800")
+    assert event_id is not None
+    assert event_id.startswith("referral-failed:sha256:")
+
+
 @pytest.fixture
 def output() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = configure_local_logging("json", logging.DEBUG, stream=stream, tracing=False)
     yield stream
-    logging.getLogger(logs.LOGGER_ROOT).removeHandler(handler)
+    logging.getLogger(LOGGER_ROOT).removeHandler(handler)
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -121,7 +144,7 @@ def test_text_lines_are_readable() -> None:
 
 def test_local_logging_defaults_to_text_and_replaces_its_handler() -> None:
     first, second = io.StringIO(), io.StringIO()
-    relay = logging.getLogger(logs.LOGGER_ROOT)
+    relay = logging.getLogger(LOGGER_ROOT)
     configure_local_logging(stream=first, tracing=False)
     handler = configure_local_logging(stream=second, tracing=False)
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from local_host.telemetry import Capture, capture
 from shared.telemetry import hooks, metrics, setup
 from shared.telemetry.invocations import partner_response
-from shared.telemetry.local import Capture, capture
 
 
 def test_names_are_unique_and_namespaced() -> None:

@@ -6,7 +6,7 @@ import logging
 
 from opentelemetry.trace import StatusCode
 
-from shared.telemetry.local import Capture
+from local_host.telemetry import Capture
 from shared.telemetry.pii import contact_scope, remember_contacts
 from shared.telemetry.tracing import tracer
 

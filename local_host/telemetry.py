@@ -1,13 +1,15 @@
-"""The OpenTelemetry SDK pipeline for local runs and tests (`setup.install_local()`), and
+"""Dev-only: the OpenTelemetry SDK pipeline for local runs and tests (`install_local()`), and
 `capture()`: every span, log record and metric in memory, for assertions.
 
 Same processor order as in Azure — PII scrubbing first, export after — but the exporters are
 attached and detached at run time, because global providers can be set only once per process.
+Not deployed (`.funcignore`): in Azure, `shared.telemetry.setup` configures Azure Monitor.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,8 +82,27 @@ class _LogFanOut(LogRecordProcessor):
         return True
 
 
+_lock = threading.Lock()
+_pipeline: LocalPipeline | None = None
+
+
+def install_local() -> LocalPipeline:
+    """Install SDK tracer, logger and meter providers for this process (idempotent) and mark
+    telemetry active (`setup.use_local()`).
+
+    Spans are real (trace ids appear in local logs and propagate between the functions); nothing
+    leaves the process unless `capture()` attaches an exporter.
+    """
+    global _pipeline
+    with _lock:
+        setup.use_local()  # refuses when Azure Monitor is configured in this process
+        if _pipeline is None:
+            _pipeline = build_pipeline()
+        return _pipeline
+
+
 def build_pipeline() -> LocalPipeline:
-    """Create and install the global providers (called once, by `setup.install_local`)."""
+    """Create and install the global providers (called once, by `install_local`)."""
     resource = Resource.create({"service.name": "referral-relay"})
     reader = InMemoryMetricReader()
     pipeline = LocalPipeline(
@@ -167,7 +188,7 @@ def capture() -> Iterator[Capture]:
     set up inside it are traced, the rest of the process is left as it was.
     """
     previous = setup.mode()
-    pipeline = setup.install_local()
+    pipeline = install_local()
     spans = InMemorySpanExporter()
     logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     handler = otel_log_handler(pipeline.logger_provider)
