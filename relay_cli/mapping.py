@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 ValueType = Literal["string", "number", "integer", "boolean", "list", "country", "date"]
 Segment = str | int
 
-_SEGMENT: Final = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_SEGMENT: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")  # wire names are camelCase
 _TRUE: Final = frozenset({"true", "yes", "y", "1"})
 _FALSE: Final = frozenset({"false", "no", "n", "0"})
 BUNDLED_SUFFIX: Final = ".yaml"
@@ -124,12 +124,12 @@ class Mapping(BaseModel):
         """Columns a mapping lists but a header lacks set nothing, unless `required`; a header
         with none of them is the wrong file or the wrong mapping."""
         present = set(header)
+        if not present.intersection(self.columns):
+            raise MappingError(f"{source}: none of its header's columns is in the mapping")
         missing = [n for n, c in self.columns.items() if c.required and n not in present]
         if missing:
             names = ", ".join(repr(m) for m in missing)
             raise MappingError(f"{source}: its header lacks required column(s) {names}")
-        if not present.intersection(self.columns):
-            raise MappingError(f"{source}: none of its header's columns is in the mapping")
 
     def body(self, row: dict[str, Any]) -> dict[str, Any]:
         """The request body for one row (header → cell)."""

@@ -90,10 +90,8 @@ def test_a_failed_input_exits_one_with_one_error_line_and_its_attempts(
 ) -> None:
     monkeypatch.chdir(REPO)
     events = tmp_path / "events.jsonl"
-    code = main(
-        ["run", "--log-format", "json", *OUTAGE, "--max-attempts", "3", "--events", str(events)]
-        + ["samples/independent.json"]
-    )
+    args = ["--log-format", "json", *OUTAGE, "--max-attempts", "3", "--events", str(events)]
+    code = main(["run", *args, "samples/independent.json"])
 
     assert code == 1
     err = capsys.readouterr().err
