@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, TextIO
 
+from relay_cli.argtypes import add_namespace, positive_int
 from relay_cli.operator.ports import (
     CONNECT,
     DEAD_LETTER_PROPERTIES,
@@ -238,9 +239,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ):
         child = actions.add_parser(action, help=help_text, description=__doc__)
         child.formatter_class = argparse.RawDescriptionHelpFormatter
-        child.add_argument(
-            "--namespace", required=True, help="Service Bus namespace (name or host name)"
-        )
+        add_namespace(child)
         child.add_argument(
             "--entity",
             choices=sorted(ENTITIES),
@@ -249,7 +248,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         )
         child.add_argument("--json", action="store_true", help="one JSON object per message")
         child.add_argument(
-            "--max", type=_positive, default=DEFAULT_MAX, help="at most N messages (%(default)s)"
+            "--max", type=positive_int, default=DEFAULT_MAX, help="at most N messages (%(default)s)"
         )
         if action == "replay":
             child.add_argument(
@@ -276,13 +275,6 @@ def letter_to_json(letter: DeadLetter) -> dict[str, object]:
         "reason": letter.reason,
         "description": letter.description,
     }
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _has_external_reference(body: bytes) -> bool:

@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_file_store(url: str) -> None:
-    """A file store's folder must exist: a typo must not create a directory tree silently."""
+    """A typo must not create a directory tree silently: the store may create its own folder
+    (0700), but that folder's parent must exist."""
     from pathlib import Path
 
     from shared.auth.stores import FileLocation, parse_store_url
@@ -127,8 +128,8 @@ def _check_file_store(url: str) -> None:
     where = parse_store_url(url)
     if isinstance(where, FileLocation):
         folder = Path(where.path).expanduser().parent
-        if not folder.is_dir():
-            raise ValueError(f"--store: the folder {folder} does not exist (create it first)")
+        if not folder.is_dir() and not folder.parent.is_dir():
+            raise ValueError(f"--store: the folder {folder.parent} does not exist (create it)")
 
 
 def _app_credential(kind: str | None) -> str | dict[str, str] | None:

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TextIO
 
+from relay_cli.argtypes import add_namespace, positive_int
 from relay_cli.operator.ports import OUTCOMES, Delivered, OperatorBus
 from relay_cli.operator.runner import EXIT_AZURE, on_namespace
 
@@ -199,13 +200,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ):
         child = actions.add_parser(action, help=help_text, description=__doc__)
         child.formatter_class = argparse.RawDescriptionHelpFormatter
-        child.add_argument(
-            "--namespace", required=True, help="Service Bus namespace (name or host name)"
-        )
+        add_namespace(child)
         child.add_argument("--json", action="store_true", help="one JSON object per event")
         child.add_argument(
             "--max",
-            type=_positive,
+            type=positive_int,
             help=f"at most N events (peek: default {DEFAULT_MAX}; tail: no limit)",
         )
         if action == "tail":
@@ -223,16 +222,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         else:
             child.set_defaults(complete=False, idle=None)
         child.set_defaults(handler=run)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 __all__ = ["EXIT_AZURE", "peek_outcomes", "summarize", "tail_outcomes"]

@@ -28,6 +28,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from typing import IO, Any, Final, cast
 
+from relay_cli.argtypes import positive_int
 from relay_cli.inputs import InputMessage, add_input_arguments, load_inputs
 
 EXIT_OK, EXIT_UNFINISHED, EXIT_USAGE = 0, 1, 2
@@ -79,7 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--max-attempts",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"attempts per message before it ends failed (default ${ENV_MAX_ATTEMPTS} or 5)",
     )
@@ -366,14 +367,4 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError("must be a number of seconds") from None
     if not 0 < value <= MAX_RETRY_BUDGET:
         raise argparse.ArgumentTypeError(f"must be greater than 0 and at most {MAX_RETRY_BUDGET}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
     return value
