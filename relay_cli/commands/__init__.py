@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from relay_cli.commands import dlq, login, run, sandbox, schema, send, validate
+from relay_cli.commands import dlq, login, outcomes, run, sandbox, schema, send, validate
 
-ALL: list[ModuleType] = [validate, schema, run, sandbox, login, send, dlq]
+ALL: list[ModuleType] = [validate, schema, run, sandbox, login, send, dlq, outcomes]

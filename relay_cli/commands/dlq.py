@@ -1,4 +1,4 @@
-"""`referral-relay dlq list|replay --namespace NS [--entity E] [--max N] [--dry-run]`.
+"""`referral-relay dlq list|replay --namespace NS [--entity E] [--max N] [--dry-run] [--json]`.
 
 `list` shows what sits in a dead-letter queue: sequence number, enqueue time, delivery count,
 MessageId, reason and description. Never the body or the application properties: those carry
@@ -10,12 +10,12 @@ the same body, MessageId, CorrelationId, Subject and application properties (min
 dead-letter reason). Each dead letter is removed only after its copy was accepted; a failed
 resend leaves it where it was.
 
-Both entities detect duplicates by MessageId: a copy sent within
-`names.DUPLICATE_DETECTION_WINDOW_MINUTES` of the original's enqueue time would be dropped
-silently, so such dead letters are held (left in place, reported) rather than lost.
+Both entities detect duplicates by MessageId: a copy sent within the duplicate detection window
+(10 minutes) of the original's enqueue time would be dropped silently, so such dead letters are
+held (left in place, reported) rather than lost.
 
-A message that ended in referral-failed is recorded as failed for its lineage in the ledger and
-replayed as is it dead-letters again. `--as-new` resends it as a new lineage instead (new
+A message that ended in referral-failed is recorded as failed for its lineage in the ledger: if
+it is replayed as is, it dead-letters again. `--as-new` resends it as a new lineage instead (new
 MessageId, reschedule counters cleared) when that keeps its idempotency key, and so the
 exactly-once guarantee: queue messages with an externalReferenceId (else the MessageId is the
 key), and every connect-referral event (connect's key is the engagement in the event's body).
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, TextIO
 
+from relay_cli.argtypes import add_namespace, positive_int
 from relay_cli.operator.ports import (
     CONNECT,
     DEAD_LETTER_PROPERTIES,
@@ -106,11 +107,20 @@ def plan_replay(
 
 
 async def list_dead_letters(
-    bus: OperatorBus, entity: Entity, *, max_count: int, out: TextIO | None = None
+    bus: OperatorBus,
+    entity: Entity,
+    *,
+    max_count: int,
+    as_json: bool = False,
+    out: TextIO | None = None,
 ) -> int:
     out = out or sys.stdout
     async with bus.dead_letter_queue(entity) as queue:
         letters = await queue.peek(max_count)
+    if as_json:
+        for letter in letters:
+            print(json.dumps(letter_to_json(letter)), file=out)
+        return 0
     print(
         f"{'SEQ':>6}  {'ENQUEUED (UTC)':20}  {'DELIVERIES':>10}  MESSAGE ID  REASON  DESCRIPTION",
         file=out,
@@ -135,17 +145,31 @@ async def replay_dead_letters(
     dry_run: bool = False,
     as_new: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    as_json: bool = False,
     out: TextIO | None = None,
 ) -> int:
-    """Replay up to `max_count` dead letters. Exit 1 when any was held, skipped or not resent."""
+    """Replay up to `max_count` dead letters. Exit 1 when any was held, skipped or not resent.
+    With `as_json`, one JSON object per dead letter (action, why, ids) and no summary line."""
     out = out or sys.stdout
     counts = {"replayed": 0, "held": 0, "skipped": 0, "failed": 0}
+
+    def report(text: str, action: str, letter: DeadLetter, why: str, new_id: str | None) -> None:
+        if not as_json:
+            print(text, file=out)
+            return
+        line = {"action": action, "sequenceNumber": letter.sequence_number}
+        line |= {"messageId": letter.message_id, "why": why, "newMessageId": new_id}
+        print(json.dumps(line), file=out)
+
     async with bus.dead_letter_queue(entity) as queue:
         if dry_run:
             for letter in await queue.peek(max_count):
                 plan = plan_replay(letter, entity=entity, now=now(), as_new=as_new)
-                print(f"would {plan.verdict} {_describe(letter)}: {plan.why}", file=out)
-            print("dry run: nothing was sent or removed", file=out)
+                text = f"would {plan.verdict} {_describe(letter)}: {plan.why}"
+                new_id = plan.copy.message_id if plan.copy else None
+                report(text, f"would-{plan.verdict}", letter, plan.why, new_id)
+            if not as_json:
+                print("dry run: nothing was sent or removed", file=out)
             return 0
         letters = await queue.receive(max_count)
         async with bus.sender(entity) as sender:
@@ -153,20 +177,26 @@ async def replay_dead_letters(
                 plan = plan_replay(letter, entity=entity, now=now(), as_new=as_new)
                 if plan.copy is None:
                     await queue.abandon(letter)  # stays in the dead-letter queue
-                    counts["held" if plan.verdict == "hold" else "skipped"] += 1
-                    print(f"{plan.verdict} {_describe(letter)}: {plan.why}", file=out)
+                    action = "held" if plan.verdict == "hold" else "skipped"
+                    counts[action] += 1
+                    text = f"{plan.verdict} {_describe(letter)}: {plan.why}"
+                    report(text, action, letter, plan.why, None)
                     continue
                 try:
                     await sender.send(plan.copy)
                 except Exception as exc:  # not resent: keep the dead letter
                     await queue.abandon(letter)
                     counts["failed"] += 1
-                    print(f"FAILED {_describe(letter)}: {type(exc).__name__}; kept", file=out)
+                    why = f"{type(exc).__name__}; kept"
+                    report(f"FAILED {_describe(letter)}: {why}", "failed", letter, why, None)
                     continue
                 await queue.complete(letter)
                 counts["replayed"] += 1
-                print(f"replayed {_describe(letter)} as MessageId={plan.copy.message_id}", file=out)
-    print(", ".join(f"{n} {k}" for k, n in counts.items()), file=out)
+                new_id = plan.copy.message_id
+                text = f"replayed {_describe(letter)} as MessageId={new_id}"
+                report(text, "replayed", letter, plan.why, new_id)
+    if not as_json:
+        print(", ".join(f"{n} {k}" for k, n in counts.items()), file=out)
     return 0 if counts["replayed"] == len(letters) else EXIT_INCOMPLETE
 
 
@@ -175,9 +205,14 @@ def run(args: argparse.Namespace, bus: OperatorBus | None = None) -> int:
 
     async def work(bus: OperatorBus) -> int:
         if args.action == "list":
-            return await list_dead_letters(bus, entity, max_count=args.max)
+            return await list_dead_letters(bus, entity, max_count=args.max, as_json=args.json)
         return await replay_dead_letters(
-            bus, entity, max_count=args.max, dry_run=args.dry_run, as_new=args.as_new
+            bus,
+            entity,
+            max_count=args.max,
+            dry_run=args.dry_run,
+            as_new=args.as_new,
+            as_json=args.json,
         )
 
     if bus is not None:
@@ -195,19 +230,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             f"{EXIT_AZURE} Azure error."
         ),
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(
+        dest="action", metavar="ACTION", required=True, help="list or replay"
+    )
     for action, help_text in (
         ("list", "list dead letters: ids, reasons, counts and times, never bodies"),
         ("replay", "resubmit dead letters to their entity, removing each once resent"),
     ):
         child = actions.add_parser(action, help=help_text, description=__doc__)
         child.formatter_class = argparse.RawDescriptionHelpFormatter
-        child.add_argument("--namespace", required=True, help="Service Bus namespace")
+        add_namespace(child)
         child.add_argument(
-            "--entity", choices=sorted(ENTITIES), default=REQUESTS.path, help="default %(default)s"
+            "--entity",
+            choices=sorted(ENTITIES),
+            default=REQUESTS.path,
+            help="the queue, or the connect-referral subscription (default %(default)s)",
         )
+        child.add_argument("--json", action="store_true", help="one JSON object per message")
         child.add_argument(
-            "--max", type=_positive, default=DEFAULT_MAX, help="at most N messages (%(default)s)"
+            "--max", type=positive_int, default=DEFAULT_MAX, help="at most N messages (%(default)s)"
         )
         if action == "replay":
             child.add_argument(
@@ -223,11 +264,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         child.set_defaults(handler=run)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def letter_to_json(letter: DeadLetter) -> dict[str, object]:
+    """What `dlq list --json` prints of a dead letter: never its body or properties."""
+    return {
+        "sequenceNumber": letter.sequence_number,
+        "enqueuedTime": _time(letter.enqueued_time) if letter.enqueued_time else None,
+        "deliveryCount": letter.delivery_count,
+        "messageId": letter.message_id,
+        "correlationId": letter.correlation_id,
+        "reason": letter.reason,
+        "description": letter.description,
+    }
 
 
 def _has_external_reference(body: bytes) -> bool:

@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if not store_url:
             raise ValueError("--store (or RELAY_REFRESH_TOKEN_STORE) is required")
         authority = _authority(args, tenant)
+        _check_file_store(store_url)
         store = store_from_url(store_url)
         credential = _app_credential(args.confidential)
     except (ValueError, SettingsError) as exc:
@@ -115,6 +116,20 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"Stored the Partner Center refresh token in {store.describe()}")
     return EXIT_OK
+
+
+def _check_file_store(url: str) -> None:
+    """A typo must not create a directory tree silently: the store may create its own folder
+    (0700), but that folder's parent must exist."""
+    from pathlib import Path
+
+    from shared.auth.stores import FileLocation, parse_store_url
+
+    where = parse_store_url(url)
+    if isinstance(where, FileLocation):
+        folder = Path(where.path).expanduser().parent
+        if not folder.is_dir() and not folder.parent.is_dir():
+            raise ValueError(f"--store: the folder {folder.parent} does not exist (create it)")
 
 
 def _app_credential(kind: str | None) -> str | dict[str, str] | None:

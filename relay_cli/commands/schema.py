@@ -23,5 +23,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="print the JSON Schema of the inbound message or of an outcome event",
         description=f"NAME is one of: {', '.join(SCHEMA_NAMES)} (default {REQUEST_SCHEMA}).",
     )
-    parser.add_argument("name", nargs="?", default=REQUEST_SCHEMA, metavar="NAME")
+    parser.add_argument(
+        "name",
+        nargs="?",
+        default=REQUEST_SCHEMA,
+        metavar="NAME",
+        help=f"which schema (default {REQUEST_SCHEMA})",
+    )
     parser.set_defaults(handler=run)

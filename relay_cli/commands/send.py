@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Final, TextIO
 
 from relay_cli.commands.validate import check, format_report
-from relay_cli.inputs import InputError, InputMessage, read_inputs
+from relay_cli.inputs import InputMessage, add_input_arguments, load_inputs
 from relay_cli.operator.ports import Entity, OperatorBus, OutgoingMessage
 from relay_cli.operator.runner import EXIT_AZURE, on_namespace
 from shared.names import PROP_EXTERNAL_REFERENCE_ID, PROP_SOURCE, REQUESTS_QUEUE
@@ -111,10 +111,8 @@ async def send_messages(
 
 
 def run(args: argparse.Namespace, bus: OperatorBus | None = None) -> int:
-    try:
-        inputs = read_inputs(args.paths)
-    except InputError as exc:
-        print(f"referral-relay send: {exc}", file=sys.stderr)
+    inputs = load_inputs("send", args.paths, args.map)
+    if inputs is None:
         return EXIT_USAGE
 
     async def work(bus: OperatorBus) -> int:
@@ -147,5 +145,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--source", default=DEFAULT_SOURCE, help=f"'source' application property ({DEFAULT_SOURCE})"
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help=".json, .jsonl or - for stdin")
+    add_input_arguments(parser)
     parser.set_defaults(handler=run)

@@ -1,14 +1,15 @@
-"""`referral-relay validate [--json] PATH...`: check messages against the inbound contract."""
+"""`referral-relay validate [--json] [--map MAPPING] PATH...`: check messages against the inbound
+contract. Exit 0 when every message is valid, 1 when any is invalid, 2 on usage errors or when
+there is nothing to validate."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
 from typing import Any
 
-from relay_cli.inputs import InputError, InputMessage, read_inputs
+from relay_cli.inputs import InputMessage, add_input_arguments, load_inputs
 from shared.contracts.envelope import decode_body
 from shared.contracts.errors import ContractViolation, FieldError
 from shared.contracts.validation import validate_referral_request
@@ -35,8 +36,15 @@ def check(message: InputMessage) -> Verdict:
     try:
         validate_referral_request(decode_body(message.body))
     except ContractViolation as violation:
-        return Verdict(message.source, violation.errors)
+        return Verdict(message.source, tuple(_located(e, message) for e in violation.errors))
     return Verdict(message.source, ())
+
+
+def _located(error: FieldError, message: InputMessage) -> FieldError:
+    """`not_json` with where the text broke (the reader knows; the contract sees only bytes)."""
+    if error.code != "not_json" or message.syntax is None:
+        return error
+    return error.model_copy(update={"message": f"{error.message}: {message.syntax}"})
 
 
 def format_report(verdicts: list[Verdict]) -> str:
@@ -52,10 +60,8 @@ def format_report(verdicts: list[Verdict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        messages = read_inputs(args.paths)
-    except InputError as exc:
-        print(f"referral-relay validate: {exc}", file=sys.stderr)
+    messages = load_inputs("validate", args.paths, args.map)
+    if messages is None:
         return 2
     verdicts = [check(m) for m in messages]
     if args.json:
@@ -69,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "validate",
-        help="validate referral messages (JSON, JSON Lines or - for stdin)",
-        description="Exit 0 when every message is valid, 1 when any is invalid, 2 on usage errors.",
+        help="validate referral messages (JSON, JSON Lines, CSV/Excel with a mapping, stdin)",
+        description=__doc__,
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per message")
-    parser.add_argument("paths", nargs="+", metavar="PATH")
+    add_input_arguments(parser)
     parser.set_defaults(handler=run)

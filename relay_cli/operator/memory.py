@@ -2,7 +2,8 @@
 
 It keeps what was sent per target and a dead-letter queue per entity with peek-lock semantics:
 `receive` locks, `complete` removes, `abandon` (or closing the queue) releases. `refuse` makes
-sends of chosen MessageIds fail, as a broker outage would.
+sends of chosen MessageIds fail, as a broker outage would. `deliver` puts a message on a
+subscription (an outcome event, as the function app publishes it) for `subscription` readers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from relay_cli.operator.ports import DeadLetter, Entity, OutgoingMessage, PropertyValue
+from relay_cli.operator.ports import (
+    DeadLetter,
+    Delivered,
+    Entity,
+    OutgoingMessage,
+    PropertyValue,
+)
 
 
 class SendRefused(Exception):
@@ -29,6 +36,7 @@ class InMemoryBus:
     sent: dict[str, list[OutgoingMessage]] = field(default_factory=dict)
     dead_letters: dict[str, list[DeadLetter]] = field(default_factory=dict)
     refuse: set[str] = field(default_factory=set)
+    subscriptions: dict[str, list[Delivered]] = field(default_factory=dict)
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _locked: set[tuple[str, int]] = field(default_factory=set)
 
@@ -66,6 +74,34 @@ class InMemoryBus:
         )
         self.dead_letters.setdefault(entity.path, []).append(letter)
         return letter
+
+    def deliver(
+        self,
+        entity: Entity,
+        body: bytes,
+        *,
+        message_id: str,
+        subject: str | None = None,
+        enqueued_time: datetime | None = None,
+    ) -> Delivered:
+        """Put a message on subscription `entity` (what a topic sender's message becomes)."""
+        message = Delivered(
+            sequence_number=next(self._sequence),
+            message_id=message_id,
+            subject=subject,
+            enqueued_time=enqueued_time or datetime(2025, 1, 1, tzinfo=UTC),
+            body=body,
+        )
+        self.subscriptions.setdefault(entity.path, []).append(message)
+        return message
+
+    @asynccontextmanager
+    async def subscription(self, entity: Entity) -> AsyncIterator[_SubscriptionReader]:
+        reader = _SubscriptionReader(self, entity.path)
+        try:
+            yield reader
+        finally:
+            reader.held.clear()  # a closed receiver's locks lapse
 
     @asynccontextmanager
     async def sender(self, entity: Entity) -> AsyncIterator[_Sender]:
@@ -132,3 +168,28 @@ class _DeadLetterQueue:
         for number in self.held:
             self.bus._locked.discard((self.path, number))
         self.held.clear()
+
+
+@dataclass
+class _SubscriptionReader:
+    bus: InMemoryBus
+    path: str
+    held: set[int] = field(default_factory=set)
+
+    @property
+    def _messages(self) -> list[Delivered]:
+        return self.bus.subscriptions.setdefault(self.path, [])
+
+    async def peek(self, max_count: int, *, from_sequence: int = 0) -> list[Delivered]:
+        return [m for m in self._messages if m.sequence_number >= from_sequence][:max_count]
+
+    async def receive(self, max_count: int, *, wait_seconds: float) -> list[Delivered]:
+        free = [m for m in self._messages if m.sequence_number not in self.held][:max_count]
+        self.held.update(m.sequence_number for m in free)
+        return free
+
+    async def complete(self, message: Delivered) -> None:
+        if message.sequence_number not in self.held:
+            raise NotLocked(f"sequence number {message.sequence_number} is not locked here")
+        self.held.discard(message.sequence_number)
+        self._messages.remove(message)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from shared.names import CONNECT_SUBSCRIPTION, EVENTS_TOPIC, REQUESTS_QUEUE
+from shared.names import CONNECT_SUBSCRIPTION, EVENTS_TOPIC, OUTCOMES_SUBSCRIPTION, REQUESTS_QUEUE
 
 PropertyValue = str | int | float | bool
 
@@ -52,6 +52,7 @@ class Entity:
 
 REQUESTS = Entity(REQUESTS_QUEUE)
 CONNECT = Entity(f"{EVENTS_TOPIC}/{CONNECT_SUBSCRIPTION}")
+OUTCOMES = Entity(f"{EVENTS_TOPIC}/{OUTCOMES_SUBSCRIPTION}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,17 @@ class DeadLetter:
     body: bytes = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A message read from a subscription (outcome events). The body is a CloudEvent."""
+
+    sequence_number: int
+    message_id: str | None
+    subject: str | None
+    enqueued_time: datetime | None
+    body: bytes = field(repr=False)
+
+
 class Sender(Protocol):
     async def send(self, message: OutgoingMessage) -> None:
         """Send one message; raise if Service Bus did not accept it."""
@@ -103,6 +115,21 @@ class DeadLetterQueue(Protocol):
         ...
 
 
+class SubscriptionReader(Protocol):
+    async def peek(self, max_count: int, *, from_sequence: int = 0) -> list[Delivered]:
+        """Up to `max_count` messages from sequence number `from_sequence` on, left in place."""
+        ...
+
+    async def receive(self, max_count: int, *, wait_seconds: float) -> list[Delivered]:
+        """Up to `max_count` messages, each locked until completed; waits at most
+        `wait_seconds` for the first."""
+        ...
+
+    async def complete(self, message: Delivered) -> None:
+        """Remove a received message for good."""
+        ...
+
+
 class OperatorBus(Protocol):
     """One Service Bus namespace as the operator commands use it."""
 
@@ -112,4 +139,8 @@ class OperatorBus(Protocol):
 
     def dead_letter_queue(self, entity: Entity) -> AbstractAsyncContextManager[DeadLetterQueue]:
         """The dead-letter sub-queue of `entity`."""
+        ...
+
+    def subscription(self, entity: Entity) -> AbstractAsyncContextManager[SubscriptionReader]:
+        """A reader of the subscription `entity` itself (not its dead letters)."""
         ...

@@ -18,10 +18,23 @@ from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, Servi
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 from azure.servicebus.amqp import AmqpMessageBodyType
 
-from relay_cli.operator.ports import DeadLetter, Entity, OutgoingMessage, PropertyValue
+from relay_cli.operator.ports import (
+    DeadLetter,
+    Delivered,
+    Entity,
+    OutgoingMessage,
+    PropertyValue,
+)
 
 NAMESPACE_SUFFIX = ".servicebus.windows.net"
 RECEIVE_WAIT_SECONDS = 5.0  # how long an empty dead-letter queue is waited on before giving up
+# An operator at a terminal wants a fast, clear failure, not the SDK's defaults (3 retries with
+# backoff: ~12 s of silence before an unreachable namespace is reported).
+CLIENT_RETRY: dict[str, Any] = {
+    "retry_total": 1,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 2,
+}
 
 
 def fully_qualified(namespace: str) -> str:
@@ -68,7 +81,9 @@ class ServiceBusOperatorBus:
 
     async def __aenter__(self) -> ServiceBusOperatorBus:
         self._credential = DefaultAzureCredential()
-        self._client = ServiceBusClient(self.fully_qualified_namespace, self._credential)
+        self._client = ServiceBusClient(
+            self.fully_qualified_namespace, self._credential, **CLIENT_RETRY
+        )
         return self
 
     async def __aexit__(
@@ -108,6 +123,46 @@ class ServiceBusOperatorBus:
         )
         async with receiver:
             yield _DeadLetterQueue(receiver)
+
+    @asynccontextmanager
+    async def subscription(self, entity: Entity) -> AsyncIterator[_SubscriptionReader]:
+        receiver = self.client.get_subscription_receiver(
+            entity.topic, entity.subscription, prefetch_count=0
+        )
+        async with receiver:
+            yield _SubscriptionReader(receiver)
+
+
+def to_delivered(message: ServiceBusReceivedMessage) -> Delivered:
+    return Delivered(
+        sequence_number=int(message.sequence_number or 0),
+        message_id=_text(message.message_id),
+        subject=_text(message.subject),
+        enqueued_time=message.enqueued_time_utc,
+        body=_body(message),
+    )
+
+
+class _SubscriptionReader:
+    def __init__(self, receiver: ServiceBusReceiver) -> None:
+        self._receiver = receiver
+        self._received: dict[int, ServiceBusReceivedMessage] = {}
+
+    async def peek(self, max_count: int, *, from_sequence: int = 0) -> list[Delivered]:
+        batch = await self._receiver.peek_messages(max_count, sequence_number=from_sequence)
+        return [to_delivered(m) for m in batch]
+
+    async def receive(self, max_count: int, *, wait_seconds: float) -> list[Delivered]:
+        batch = await self._receiver.receive_messages(
+            max_message_count=max_count, max_wait_time=wait_seconds
+        )
+        delivered = [to_delivered(m) for m in batch]
+        for message, item in zip(batch, delivered, strict=True):
+            self._received[item.sequence_number] = message
+        return delivered
+
+    async def complete(self, message: Delivered) -> None:
+        await self._receiver.complete_message(self._received.pop(message.sequence_number))
 
 
 class _Sender:

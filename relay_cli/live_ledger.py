@@ -1,0 +1,112 @@
+"""The ledger `run --live` keeps between runs, and the look-up it owes a live tenant.
+
+`--ledger` takes a SQLite file path (default: `ledger.sqlite3` in the user's data directory, via
+platformdirs), an `https://…` Table Storage URL (signed in with DefaultAzureCredential), or a
+Table Storage / Azurite connection string.
+
+A ledger that knows nothing (a new file, or a new machine) cannot tell whether an earlier run
+already created a referral: then every first claim is marked `posted`, so the handlers look the
+referral up by its key before the first POST (`LookupBeforeFirstPost`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from shared.ledger.port import Claimed, ClaimResult, Ledger, Record, Scope
+from shared.names import LEDGER_TABLE
+
+APP_NAME: Final = "referral-relay"
+SQLITE_FILE: Final = "ledger.sqlite3"
+
+
+def default_ledger_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / SQLITE_FILE
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLedger:
+    ledger: Ledger
+    description: str  # for the confirmation prompt: where the ledger lives (no secrets)
+    is_new: bool  # holds no record yet: look up before every first POST
+
+
+@asynccontextmanager
+async def open_ledger(spec: str | None) -> AsyncIterator[OpenLedger]:
+    """The ledger `spec` names (see the module docstring), closed when the block ends."""
+    if spec and (spec.startswith("https://") or "AccountName=" in spec or "Development" in spec):
+        from shared.ledger.table import TableLedger
+        from shared.settings import Settings
+
+        if spec.startswith("https://"):
+            settings = Settings.model_construct(ledger_table_url=spec, ledger_table=LEDGER_TABLE)
+            table = TableLedger.from_settings(settings)
+            where = f"Table Storage {spec}"
+        else:
+            table = TableLedger.from_connection_string(spec, LEDGER_TABLE)
+            where = "Table Storage (connection string)"
+        try:
+            # A shared table may hold other runs' records: a cheap probe cannot tell, so a
+            # table is treated as new (look up first) — the safe side of not knowing.
+            yield OpenLedger(LookupBeforeFirstPost(table), where, is_new=True)
+        finally:
+            await table.close()
+        return
+    from relay_cli.sqlite_ledger import SqliteLedger
+
+    sqlite = SqliteLedger(Path(spec) if spec else default_ledger_path())
+    try:
+        ledger: Ledger = LookupBeforeFirstPost(sqlite) if sqlite.is_new else sqlite
+        yield OpenLedger(ledger, f"SQLite {sqlite.path}", is_new=sqlite.is_new)
+    finally:
+        await sqlite.close()
+
+
+class LookupBeforeFirstPost:
+    """Marks every first claim `posted` (durably, before the handler sees it), so the handler
+    looks the referral up before its first POST.
+
+    Interim: the handlers' `HandlerConfig(lookup_on_first_claim=...)` does the same from the core
+    side; once it lands, `run` passes `lookup_on_first_claim=opened.is_new` and this wrapper goes.
+    """
+
+    def __init__(self, inner: Ledger) -> None:
+        self._inner = inner
+
+    async def claim(
+        self, scope: Scope, key: str, *, owner: str, lineage: str, ttl: float, now: float
+    ) -> ClaimResult:
+        result = await self._inner.claim(scope, key, owner=owner, lineage=lineage, ttl=ttl, now=now)
+        if isinstance(result, Claimed) and not result.record.posted:
+            return Claimed(await self._inner.mark_posted(result.record))
+        return result
+
+    async def mark_posted(self, record: Record) -> Record:
+        return await self._inner.mark_posted(record)
+
+    async def complete(
+        self,
+        record: Record,
+        *,
+        referral_id: str,
+        engagement_id: str | None,
+        result: dict[str, str] | None = None,
+    ) -> Record:
+        return await self._inner.complete(
+            record, referral_id=referral_id, engagement_id=engagement_id, result=result
+        )
+
+    async def fail(self, record: Record, *, error_code: str) -> Record:
+        return await self._inner.fail(record, error_code=error_code)
+
+    async def release(self, record: Record) -> Record:
+        return await self._inner.release(record)
+
+    async def get(self, scope: Scope, key: str) -> Record | None:
+        return await self._inner.get(scope, key)
