@@ -26,7 +26,11 @@ from tests.docs.azure_cli_reference import AZ_COMMANDS, AZD_COMMANDS, check
 from tests.docs.shell_blocks import PLACEHOLDER, Block, Command, commands, shell_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "examples").rglob("README.md")),
+]
 DEPLOY = ROOT / "docs" / "deploy.md"
 
 RELAY_SH = ".venv/bin/referral-relay"
@@ -38,7 +42,20 @@ VENV_TOOL = re.compile(
     r"^\.venv[/\\](tools[/\\]\w+[/\\])?(bin|Scripts)[/\\](?P<tool>[\w-]+)(\.exe)?$"
 )
 # Programs whose arguments we do not check: standard tools, or ones whose use is shown only.
-UNCHECKED = {"cat", "cd", "curl", "date", "echo", "export", "unset", "source", ".", "npm"}
+UNCHECKED = {
+    "cat",
+    "cd",
+    "curl",
+    "date",
+    "dotnet",
+    "echo",
+    "export",
+    "node",
+    "npm",
+    "source",
+    "unset",
+    ".",
+}
 
 
 def _blocks() -> list[Block]:
@@ -152,7 +169,23 @@ def _check_python(command: Command, args: tuple[str, ...]) -> None:
         module = words[1]
         assert importlib.util.find_spec(module) is not None, f"{command.where}: no module {module}"
         return
-    assert (ROOT / words[0]).is_file(), f"{command.where}: no script {words[0]}"
+    script = ROOT / words[0]
+    assert script.is_file(), f"{command.where}: no script {words[0]}"
+    if script.is_relative_to(ROOT / "examples"):  # the kits' own parsers check their options
+        spec = importlib.util.spec_from_file_location(f"doc_{script.stem}", script)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        stderr = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr):
+                module.build_parser().parse_args(words[1:])
+        except SystemExit:
+            pytest.fail(
+                f"{command.where}: {words[0]} refuses `{command.text}`:\n{stderr.getvalue()}"
+            )
 
 
 # --- the deploy guide: order and the credential procedure ------------------------------------
