@@ -175,13 +175,13 @@ def _check_python(command: Command, args: tuple[str, ...]) -> None:
         spec = importlib.util.spec_from_file_location(f"doc_{script.stem}", script)
         assert spec is not None
         assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        kit = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = kit
+        spec.loader.exec_module(kit)
         stderr = io.StringIO()
         try:
             with contextlib.redirect_stderr(stderr):
-                module.build_parser().parse_args(words[1:])
+                kit.build_parser().parse_args(words[1:])
         except SystemExit:
             pytest.fail(
                 f"{command.where}: {words[0]} refuses `{command.text}`:\n{stderr.getvalue()}"

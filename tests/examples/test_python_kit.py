@@ -11,7 +11,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,11 +18,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from local_host.partner import PartnerConnection, sandbox_partner
-from local_host.stack import LocalStack, local_stack
-from partner_sandbox import SandboxConfig
+from local_host.partner import PartnerConnection
+from local_host.stack import LocalStack
 from shared import names
-from shared.contracts.referral import Referral
+from tests.examples.conftest import stored
 from tests.examples.fake_service_bus import FakeServiceBusClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,27 +42,6 @@ def _load(name: str) -> ModuleType:
 
 publisher = _load("publisher")
 consumer = _load("consumer")
-
-
-@pytest.fixture
-async def partner() -> AsyncIterator[PartnerConnection]:
-    async with sandbox_partner(SandboxConfig(seed=15)) as connection:
-        yield connection
-
-
-@pytest.fixture
-async def stack(partner: PartnerConnection) -> AsyncIterator[LocalStack]:
-    async with local_stack(partner.api) as local:
-        yield local
-
-
-def stored(partner: PartnerConnection) -> list[Referral]:
-    assert partner.app is not None
-    sandbox = partner.app.sandbox
-    return [
-        Referral.model_validate(r)
-        for r in sandbox.store.select(sandbox.config.default_organization.id)
-    ]
 
 
 def publish(stack: LocalStack, opportunity: dict[str, Any]) -> FakeServiceBusClient:

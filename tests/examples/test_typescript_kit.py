@@ -13,18 +13,16 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
-from local_host.partner import PartnerConnection, sandbox_partner
-from local_host.stack import LocalStack, local_stack
-from partner_sandbox import SandboxConfig
+from local_host.partner import PartnerConnection
+from local_host.stack import LocalStack
 from shared import names
-from shared.contracts.referral import Referral
+from tests.examples.conftest import stored
 
 ROOT = Path(__file__).resolve().parents[2]
 TSC = ROOT / "node_modules" / ".bin" / "tsc"
@@ -68,18 +66,6 @@ def test_the_kit_compiles_on_its_own() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.fixture
-async def partner() -> AsyncIterator[PartnerConnection]:
-    async with sandbox_partner(SandboxConfig(seed=16)) as connection:
-        yield connection
-
-
-@pytest.fixture
-async def stack(partner: PartnerConnection) -> AsyncIterator[LocalStack]:
-    async with local_stack(partner.api) as local:
-        yield local
-
-
 async def test_a_co_sell_request_round_trips_through_the_functions(
     compiled: Path, stack: LocalStack, partner: PartnerConnection, tmp_path: Path
 ) -> None:
@@ -101,20 +87,14 @@ async def test_a_co_sell_request_round_trips_through_the_functions(
             properties=message["applicationProperties"],
         )
     assert await stack.drain()
-    assert partner.app is not None
-    sandbox = partner.app.sandbox
-    referrals = [
-        Referral.model_validate(r)
-        for r in sandbox.store.select(sandbox.config.default_organization.id)
-    ]
-    ours, microsoft = sorted(referrals, key=lambda r: r.targets_microsoft())
+    ours, microsoft = sorted(stored(partner), key=lambda r: r.targets_microsoft())
 
     outcomes = stack.broker.entity(
         topic=names.EVENTS_TOPIC, subscription=names.OUTCOMES_SUBSCRIPTION
     )
     locked = []
-    while (message := outcomes.receive()) is not None:
-        locked.append(message)
+    while (received := outcomes.receive()) is not None:
+        locked.append(received)
     (tmp_path / "outcomes.json").write_text(
         json.dumps([{"body": m.body.decode(), "messageId": m.message_id} for m in locked])
     )
