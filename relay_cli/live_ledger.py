@@ -6,7 +6,7 @@ Table Storage / Azurite connection string.
 
 A ledger that knows nothing (a new file, or a new machine) cannot tell whether an earlier run
 already created a referral: then every first claim is marked `posted`, so the handlers look the
-referral up by its key before the first POST (`LookupBeforeFirstPost`).
+referral up by its key before the first POST (`HandlerConfig.lookup_on_first_claim`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from shared.ledger.port import Claimed, ClaimResult, Ledger, Record, Scope
+from shared.ledger.port import Ledger
 from shared.names import LEDGER_TABLE
 
 APP_NAME: Final = "referral-relay"
@@ -54,7 +54,7 @@ async def open_ledger(spec: str | None) -> AsyncIterator[OpenLedger]:
         try:
             # A shared table may hold other runs' records: a cheap probe cannot tell, so a
             # table is treated as new (look up first) — the safe side of not knowing.
-            yield OpenLedger(LookupBeforeFirstPost(table), where, is_new=True)
+            yield OpenLedger(table, where, is_new=True)
         finally:
             await table.close()
         return
@@ -62,51 +62,6 @@ async def open_ledger(spec: str | None) -> AsyncIterator[OpenLedger]:
 
     sqlite = SqliteLedger(Path(spec) if spec else default_ledger_path())
     try:
-        ledger: Ledger = LookupBeforeFirstPost(sqlite) if sqlite.is_new else sqlite
-        yield OpenLedger(ledger, f"SQLite {sqlite.path}", is_new=sqlite.is_new)
+        yield OpenLedger(sqlite, f"SQLite {sqlite.path}", is_new=sqlite.is_new)
     finally:
         await sqlite.close()
-
-
-class LookupBeforeFirstPost:
-    """Marks every first claim `posted` (durably, before the handler sees it), so the handler
-    looks the referral up before its first POST.
-
-    Interim: the handlers' `HandlerConfig(lookup_on_first_claim=...)` does the same from the core
-    side; once it lands, `run` passes `lookup_on_first_claim=opened.is_new` and this wrapper goes.
-    """
-
-    def __init__(self, inner: Ledger) -> None:
-        self._inner = inner
-
-    async def claim(
-        self, scope: Scope, key: str, *, owner: str, lineage: str, ttl: float, now: float
-    ) -> ClaimResult:
-        result = await self._inner.claim(scope, key, owner=owner, lineage=lineage, ttl=ttl, now=now)
-        if isinstance(result, Claimed) and not result.record.posted:
-            return Claimed(await self._inner.mark_posted(result.record))
-        return result
-
-    async def mark_posted(self, record: Record) -> Record:
-        return await self._inner.mark_posted(record)
-
-    async def complete(
-        self,
-        record: Record,
-        *,
-        referral_id: str,
-        engagement_id: str | None,
-        result: dict[str, str] | None = None,
-    ) -> Record:
-        return await self._inner.complete(
-            record, referral_id=referral_id, engagement_id=engagement_id, result=result
-        )
-
-    async def fail(self, record: Record, *, error_code: str) -> Record:
-        return await self._inner.fail(record, error_code=error_code)
-
-    async def release(self, record: Record) -> Record:
-        return await self._inner.release(record)
-
-    async def get(self, scope: Scope, key: str) -> Record | None:
-        return await self._inner.get(scope, key)

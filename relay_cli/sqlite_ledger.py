@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,12 +40,15 @@ CREATE TABLE IF NOT EXISTS ledger (
     result TEXT NOT NULL,
     error_code TEXT,
     etag TEXT NOT NULL,
+    body_hash TEXT,
+    lookups INTEGER NOT NULL,
+    not_before REAL NOT NULL,
     PRIMARY KEY (scope, key_hash)
 )
 """
 _COLUMNS: Final = (
     "state, owner, expires_at, lineage, posted, claims, referral_id, engagement_id, result, "
-    "error_code, etag"
+    "error_code, etag, body_hash, lookups, not_before"
 )
 
 
@@ -55,8 +60,9 @@ class SqliteLedger:
     """The `Ledger` port on a SQLite file. `is_new`: the file held no records when opened (so
     nothing is known about what earlier runs may have posted)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
+        self.clock = clock  # one laptop: its clock is the ledger's time
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
@@ -75,20 +81,42 @@ class SqliteLedger:
     # Each method runs its SQL without awaiting in between: on one event loop that is atomic,
     # and the transactions make it so across processes.
 
+    def now(self) -> float:
+        return self.clock()
+
     async def claim(
-        self, scope: Scope, key: str, *, owner: str, lineage: str, ttl: float, now: float
+        self,
+        scope: Scope,
+        key: str,
+        *,
+        owner: str,
+        lineage: str,
+        ttl: float,
+        body_hash: str | None = None,
+        posting: bool = False,
     ) -> ClaimResult:
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            now = self.now()
             existing = self._read(scope, key)
+            fields: dict[str, Any] = {
+                "owner": owner,
+                "lineage": lineage,
+                "ttl": ttl,
+                "now": now,
+                "body_hash": body_hash,
+                "posting": posting,
+            }
             if existing is None:
-                record = rules.new_claim(scope, key, owner=owner, lineage=lineage, ttl=ttl, now=now)
+                record = rules.new_claim(scope, key, **fields)
                 result: ClaimResult = Claimed(self._insert(record))
             else:
-                decision = rules.decide(existing, owner=owner, lineage=lineage, ttl=ttl, now=now)
+                decision = rules.decide(existing, **fields)
                 if isinstance(decision, Record):
                     stored = self._replace(decision, if_etag=existing.etag)
-                    result = Claimed(stored) if stored is not None else Busy(existing)
+                    result = (
+                        Claimed(stored, previous=existing) if stored is not None else Busy(existing)
+                    )
                 else:
                     result = decision
             self._db.execute("COMMIT")
@@ -97,8 +125,8 @@ class SqliteLedger:
             raise
         return result
 
-    async def mark_posted(self, record: Record) -> Record:
-        return self._update(record, rules.posted(record))
+    async def mark_posted(self, record: Record, *, ttl: float) -> Record:
+        return self._update(record, rules.posted(record, ttl=ttl, now=self.now()))
 
     async def complete(
         self,
@@ -113,11 +141,21 @@ class SqliteLedger:
         )
         return self._update(record, updated)
 
-    async def fail(self, record: Record, *, error_code: str) -> Record:
-        return self._update(record, rules.failed(record, error_code=error_code))
+    async def fail(
+        self, record: Record, *, error_code: str, result: dict[str, str] | None = None
+    ) -> Record:
+        return self._update(record, rules.failed(record, error_code=error_code, result=result))
 
-    async def release(self, record: Record) -> Record:
-        return self._update(record, rules.released(record))
+    async def release(
+        self,
+        record: Record,
+        *,
+        posted: bool | None = None,
+        lookups: int | None = None,
+        not_before: float | None = None,
+    ) -> Record:
+        updated = rules.released(record, posted=posted, lookups=lookups, not_before=not_before)
+        return self._update(record, updated)
 
     async def get(self, scope: Scope, key: str) -> Record | None:
         return self._read(scope, key)
@@ -141,7 +179,7 @@ class SqliteLedger:
         record = _with_new_etag(record)
         self._db.execute(
             f"INSERT INTO ledger (scope, key_hash, {_COLUMNS}) "  # noqa: S608 - constant
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.scope.value, key_hash(record.key), *_values(record)),
         )
         return record
@@ -180,13 +218,27 @@ def _values(record: Record) -> tuple[Any, ...]:
         json.dumps(record.result, ensure_ascii=False),
         record.error_code,
         record.etag,
+        record.body_hash,
+        record.lookups,
+        record.not_before,
     )
 
 
 def _record(scope: Scope, key: str, row: tuple[Any, ...]) -> Record:
-    state, owner, expires_at, lineage, posted, claims, referral, engagement, result, code, etag = (
-        row
-    )
+    (
+        state,
+        owner,
+        expires_at,
+        lineage,
+        posted,
+        claims,
+        referral,
+        engagement,
+        result,
+        code,
+        etag,
+    ) = row[:11]
+    body_hash, lookups, not_before = row[11:]
     return Record(
         scope=scope,
         key=key,
@@ -201,4 +253,7 @@ def _record(scope: Scope, key: str, row: tuple[Any, ...]) -> Record:
         result=json.loads(result),
         error_code=code,
         etag=etag,
+        body_hash=body_hash,
+        lookups=int(lookups),
+        not_before=float(not_before),
     )

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.auth.loopback import is_loopback_host
+from shared.loopback import is_loopback_host
 from shared.names import LEDGER_TABLE, SERVICE_BUS_CONNECTION
 from shared.store_urls import parse_store_url
 

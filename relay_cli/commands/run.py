@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.live and not _confirmed(args, len(messages)):
         return EXIT_USAGE
-    from relay_cli.log_levels import quiet_repeats
     from local_host.log_lines import configure_local_logging
+    from relay_cli.log_levels import quiet_repeats
 
     progress = _progress_wanted(args)
     stream = cast(IO[str], _ProgressStream()) if progress else None
@@ -242,6 +242,8 @@ async def _run(
 
             opened = await exits.enter_async_context(open_ledger(args.ledger))
             ledger = opened.ledger
+            # A ledger that knows nothing of earlier runs cannot prove that nothing was posted.
+            config = dataclasses.replace(config, lookup_on_first_claim=opened.is_new)
         partner = await exits.enter_async_context(partner_cm)
         stack = await exits.enter_async_context(
             local_stack(partner.api, config=config, ledger=ledger)

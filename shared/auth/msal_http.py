@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from shared.auth.loopback import is_loopback_host
+from shared.loopback import is_loopback_host
 
 DEFAULT_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
 

@@ -224,7 +224,7 @@ def is_loopback_authority(authority: str) -> bool:
     """Whether the authority is the local sandbox (msal must skip Entra instance discovery)."""
     from urllib.parse import urlsplit
 
-    from shared.auth.loopback import is_loopback_host
+    from shared.loopback import is_loopback_host
 
     return is_loopback_host(urlsplit(authority).hostname)
 

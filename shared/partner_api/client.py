@@ -57,7 +57,7 @@ from pydantic import ValidationError
 
 from shared import __version__
 from shared.auth.errors import AuthError
-from shared.auth.loopback import is_loopback_host
+from shared.loopback import is_loopback_host
 from shared.auth.ports import TokenProvider
 from shared.contracts.referral import Referral
 from shared.partner_api.errors import (

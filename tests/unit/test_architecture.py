@@ -34,7 +34,7 @@ LAYERS: Final[tuple[frozenset[str], ...]] = (
     frozenset({"publishing"}),
     frozenset({"contracts"}),  # wire models and events: depend on nothing but the vocabulary
     frozenset({"settings"}),
-    frozenset({"identity", "names", "store_urls", "__init__"}),  # leaves
+    frozenset({"identity", "loopback", "names", "store_urls", "__init__"}),  # leaves
 )
 # `shared.names` is the vocabulary (entity, property and event names, constants only): the one
 # unit contracts may import besides their own package.

@@ -12,7 +12,7 @@ import pytest
 from relay_cli.sqlite_ledger import SqliteLedger
 from shared.ledger.port import AlreadyCompleted, Busy, Claimed, Ledger, Scope
 from tests.functional.ledger.test_contract import *  # noqa: F403 - the contract's tests, rerun here
-from tests.functional.ledger.test_contract import KEY, NOW, TTL
+from tests.functional.ledger.test_contract import KEY, LIVE
 
 
 @pytest.fixture
@@ -28,13 +28,13 @@ async def test_records_survive_closing_and_reopening_the_file(tmp_path: Path) ->
     path = tmp_path / "nested" / "ledger.sqlite3"
     first = SqliteLedger(path)
     assert first.is_new
-    claim = await first.claim(Scope.CREATE, KEY, owner="run-1", lineage="m1", ttl=TTL, now=NOW)
+    claim = await first.claim(Scope.CREATE, KEY, owner="run-1", lineage="m1", ttl=LIVE)
     assert isinstance(claim, Claimed)
     await first.complete(claim.record, referral_id="ref-1", engagement_id="eng-1")
     await first.close()
 
     second = SqliteLedger(path)
-    again = await second.claim(Scope.CREATE, KEY, owner="run-2", lineage="m2", ttl=TTL, now=NOW)
+    again = await second.claim(Scope.CREATE, KEY, owner="run-2", lineage="m2", ttl=LIVE)
     await second.close()
 
     assert not second.is_new
@@ -45,7 +45,7 @@ async def test_records_survive_closing_and_reopening_the_file(tmp_path: Path) ->
 async def test_the_file_holds_no_key_in_clear(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     sqlite = SqliteLedger(path)
-    await sqlite.claim(Scope.CREATE, "crm-secret-id-42", owner="o", lineage="m", ttl=TTL, now=NOW)
+    await sqlite.claim(Scope.CREATE, "crm-secret-id-42", owner="o", lineage="m", ttl=LIVE)
     await sqlite.close()
 
     assert b"crm-secret-id-42" not in _all_bytes(tmp_path)
@@ -55,8 +55,8 @@ async def test_two_connections_to_one_file_get_one_winner(tmp_path: Path) -> Non
     path = tmp_path / "ledger.sqlite3"
     one, two = SqliteLedger(path), SqliteLedger(path)
     try:
-        first = await one.claim(Scope.CREATE, KEY, owner="a", lineage="m1", ttl=TTL, now=NOW)
-        second = await two.claim(Scope.CREATE, KEY, owner="b", lineage="m2", ttl=TTL, now=NOW)
+        first = await one.claim(Scope.CREATE, KEY, owner="a", lineage="m1", ttl=LIVE)
+        second = await two.claim(Scope.CREATE, KEY, owner="b", lineage="m2", ttl=LIVE)
         assert isinstance(first, Claimed)
         assert isinstance(second, Busy)
         assert second.record == first.record

@@ -169,11 +169,11 @@ def test_events_are_what_the_outcomes_subscription_carries(
     # The duplicate is answered with the same event id: the topic drops the copy.
     assert kinds.count("referral-created") == 3
     assert kinds.count("referral-connected") == 1
-    assert kinds.count("referral-rejected") == 5
+    assert kinds.count("referral-rejected") == 7
     for event in events:
         schema = json.loads((REPO / "schemas" / f"{event['type']}.schema.json").read_text())
         jsonschema.validate(event, schema)
-    assert "9 input(s)" in captured.err  # the report moved to stderr: stdout is the events
+    assert "11 input(s)" in captured.err  # the report moved to stderr: stdout is the events
     for sample in ("shared-cosell.json", "independent.json"):
         body = json.loads((REPO / "samples" / sample).read_text())
         assert body["customerProfile"]["name"] not in captured.out
@@ -199,7 +199,7 @@ def test_progress_is_off_without_a_terminal_and_on_when_asked(
 
     assert main(["run", "--progress", *SAMPLES]) == 0
     err = capsys.readouterr().err
-    assert "9/9" in err
+    assert "11/11" in err
 
 
 def test_run_reads_csv_through_a_bundled_mapping(
