@@ -57,9 +57,9 @@ from pydantic import ValidationError
 
 from shared import __version__
 from shared.auth.errors import AuthError
-from shared.loopback import is_loopback_host
 from shared.auth.ports import TokenProvider
 from shared.contracts.referral import Referral
+from shared.loopback import is_loopback_host
 from shared.partner_api.errors import (
     AccessDenied,
     AmbiguousResponse,
