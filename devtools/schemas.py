@@ -17,8 +17,10 @@ from pydantic import BaseModel
 
 from shared.contracts.events import EVENT_MODELS
 from shared.contracts.referral import ReferralRequest
+from shared.contracts.update import UpdateRequest
 
 REQUEST_SCHEMA: Final = "referral-request"
+UPDATE_SCHEMA: Final = "referral-update"
 ID_PREFIX: Final = "urn:referral-relay:schema:"
 
 # What the request schema cannot express: intake reads the body as Partner Center's binder does.
@@ -33,8 +35,18 @@ REQUEST_DESCRIPTION: Final = (
 )
 
 
+UPDATE_DESCRIPTION: Final = (
+    "An update of one existing referral, the message body on the referral-updates queue: "
+    "referralId or externalReferenceId names it, the other members carry what changed, in the "
+    "wire names of a create body (only what Partner Center lets a PATCH change), and "
+    "sourceUpdatedAt orders updates (an older one than the last applied is skipped). Read as a "
+    "create body is: member names in any case, \"\" and null as 'not given', numeric strings "
+    "for numbers, codes in any case, timestamps without an offset (UTC)."
+)
+
+
 def _models() -> dict[str, type[BaseModel]]:
-    return {REQUEST_SCHEMA: ReferralRequest, **EVENT_MODELS}
+    return {REQUEST_SCHEMA: ReferralRequest, UPDATE_SCHEMA: UpdateRequest, **EVENT_MODELS}
 
 
 SCHEMA_NAMES: Final[tuple[str, ...]] = tuple(_models())
@@ -46,6 +58,8 @@ def json_schema(name: str = REQUEST_SCHEMA) -> dict[str, Any]:
     schema = model.model_json_schema(mode="validation")
     if name == REQUEST_SCHEMA:
         schema["description"] = REQUEST_DESCRIPTION
+    if name == UPDATE_SCHEMA:
+        schema["description"] = UPDATE_DESCRIPTION
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{ID_PREFIX}{name}",

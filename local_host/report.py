@@ -10,8 +10,21 @@ from typing import Any, Literal
 from shared.contracts.errors import FieldError
 from shared.telemetry.outcomes import Invocation
 
-FinalOutcome = Literal["created", "connected", "rejected", "failed", "duplicate", "pending"]
-REACHED = frozenset({"created", "connected", "rejected", "failed", "duplicate"})
+FinalOutcome = Literal[
+    "created",
+    "connected",
+    "rejected",
+    "failed",
+    "duplicate",
+    "updated",
+    "unchanged",
+    "stale",
+    "pending",
+]
+REACHED = frozenset(
+    {"created", "connected", "rejected", "failed", "duplicate", "updated", "unchanged", "stale"}
+)
+UPDATE_FUNCTION = "update_referral"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,30 @@ class InvocationLog:
             return base
         return self._with_connect(base, created.kind)
 
+    def update_result_for(self, source: str, message_id: str) -> InputResult:
+        """The result of one message on `referral-updates`: its last non-rescheduled outcome."""
+        final = next(
+            (
+                i.outcome
+                for i in reversed(self.invocations)
+                if i.function == UPDATE_FUNCTION
+                and i.original_message_id == message_id
+                and i.outcome is not None
+                and i.outcome.kind != "rescheduled"
+            ),
+            None,
+        )
+        if final is None:
+            return InputResult(source, message_id, "pending")
+        return InputResult(
+            source,
+            message_id,
+            final.kind if final.kind in REACHED else "pending",  # type: ignore[arg-type]
+            referral_id=final.referral_id,
+            errors=final.errors,
+            error_code=final.error_code,
+        )
+
     def _with_connect(self, base: InputResult, kind: str) -> InputResult:
         connects = [
             i.outcome
@@ -121,5 +158,15 @@ def _fields(result: InputResult) -> dict[str, Any]:
 
 def summary(results: list[InputResult]) -> str:
     counts: Counter[str] = Counter(r.outcome for r in results)
-    order = ["created", "connected", "duplicate", "rejected", "failed", "pending"]
+    order = [
+        "created",
+        "connected",
+        "duplicate",
+        "updated",
+        "unchanged",
+        "stale",
+        "rejected",
+        "failed",
+        "pending",
+    ]
     return f"{len(results)} input(s): " + ", ".join(f"{counts[k]} {k}" for k in order if counts[k])

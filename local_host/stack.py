@@ -16,6 +16,7 @@ from local_host.report import InputResult, InvocationLog
 from local_host.topology import broker_publisher, build_broker, inbound
 from shared import bootstrap, names
 from shared.handlers.common import Checkpoint, Clock, HandlerConfig, HandlerDeps
+from shared.ledger.marks import InMemoryMarks, Marks
 from shared.ledger.memory import InMemoryLedger
 from shared.ledger.port import Ledger
 from shared.partner_api.port import PartnerApi
@@ -50,11 +51,13 @@ class LocalStack:
         message_id: str | None = None,
         correlation_id: str | None = None,
         properties: dict[str, Any] | None = None,
+        queue: str = names.REQUESTS_QUEUE,
     ) -> str:
-        """Put one message on `referral-requests`, as a publisher would. Returns its MessageId."""
+        """Put one message on `referral-requests` (or `queue`, e.g. `referral-updates`), as a
+        publisher would. Returns its MessageId."""
         message_id = message_id or str(uuid.uuid4())
         self.broker.send(
-            names.REQUESTS_QUEUE,
+            queue,
             inbound(
                 body,
                 message_id=message_id,
@@ -81,6 +84,7 @@ async def local_stack(
     config: HandlerConfig | None = None,
     checkpoint: Checkpoint | None = None,
     ledger: Ledger | None = None,
+    marks: Marks | None = None,
     concurrency: int | None = None,
     max_delivery_count: int = 10,
     time_warp: bool = True,
@@ -94,6 +98,7 @@ async def local_stack(
         api=api,
         ledger=ledger,
         publisher=publisher,
+        marks=marks or InMemoryMarks(),
         config=config or HandlerConfig(),
         clock=BrokerClock(broker),
     )

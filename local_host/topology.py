@@ -22,6 +22,9 @@ def build_broker(*, max_delivery_count: int = 10, lock_seconds: float = 60.0) ->
     broker.add_queue(
         names.REQUESTS_QUEUE, max_delivery_count=max_delivery_count, lock_seconds=lock_seconds
     )
+    broker.add_queue(
+        names.UPDATES_QUEUE, max_delivery_count=max_delivery_count, lock_seconds=lock_seconds
+    )
     broker.add_topic(names.EVENTS_TOPIC)
     broker.add_subscription(
         names.EVENTS_TOPIC,
@@ -72,7 +75,7 @@ def inbound(
     correlation_id: str | None = None,
     properties: dict[str, Any] | None = None,
 ) -> BrokerMessage:
-    """A message as a publisher would put it on `referral-requests`."""
+    """A message as a publisher would put it on `referral-requests` (or `referral-updates`)."""
     return BrokerMessage(
         body=body,
         message_id=message_id,

@@ -1,8 +1,9 @@
 """The composition root: builds the adapters once per worker process and caches them.
 
 In Azure the adapters come from `Settings.from_env()`: the Partner API client with the Secure
-Application Model token provider, the Table Storage ledger and the Service Bus publisher (one
-`httpx.AsyncClient`, one token provider, one Service Bus client per process). The local host and
+Application Model token provider, the Table Storage ledger (and the marks in its table) and the
+Service Bus publisher (one `httpx.AsyncClient`, one token provider, one Service Bus client per
+process). The local host and
 tests install their own `HandlerDeps` with `configure()` (sandbox, in-memory ledger and broker).
 
 Once the first invocation has its dependencies, the heap is frozen (`gc.freeze()`): the modules,
@@ -66,13 +67,16 @@ def handler_config(settings: Settings) -> HandlerConfig:
 
 async def build_from_settings(settings: Settings) -> HandlerDeps:
     """The Azure wiring. Heavy SDKs are imported here, on first use, not at import time."""
+    from shared.ledger.marks_table import TableMarks
     from shared.ledger.table import TableLedger
     from shared.partner_api.stack import partner_api_from_settings
     from shared.publishing.servicebus import ServiceBusPublisher
 
+    ledger = TableLedger.from_settings(settings)
     return HandlerDeps(
         api=partner_api_from_settings(settings),
-        ledger=TableLedger.from_settings(settings),
+        ledger=ledger,
+        marks=TableMarks(ledger),  # the ledger's table and client
         publisher=ServiceBusPublisher.from_settings(settings),
         config=handler_config(settings),
     )

@@ -1,8 +1,8 @@
 """What each function body does: build nothing, call the handler, report the invocation once.
 
-Blueprints call `run_create` / `run_connect`; the dependencies come from the composition root
-(`shared.bootstrap`). An exception propagates so the Functions host abandons the message
-(autoCompleteMessages: a normal return completes it).
+Blueprints call `run_create` / `run_connect` / `run_update`; the dependencies come from the
+composition root (`shared.bootstrap`). An exception propagates so the Functions host abandons
+the message (autoCompleteMessages: a normal return completes it).
 
 Telemetry wraps every invocation here (`shared.telemetry.invocations.watch`): the span that
 continues the message's trace, the contact registry of the PII safety net, a tracing publisher,
@@ -32,6 +32,12 @@ async def run_connect(message: InboundMessage) -> None:
     from shared.handlers.connect import handle_connect
 
     await _invoke("connect_referral", handle_connect, message)
+
+
+async def run_update(message: InboundMessage) -> None:
+    from shared.handlers.update import handle_update
+
+    await _invoke("update_referral", handle_update, message)
 
 
 async def _invoke(function: str, handler: Handler, message: InboundMessage) -> None:

@@ -10,6 +10,7 @@ from typing import Final
 
 # Service Bus entities
 REQUESTS_QUEUE: Final = "referral-requests"
+UPDATES_QUEUE: Final = "referral-updates"  # updates and closes from the CRM (update_referral)
 EVENTS_TOPIC: Final = "referral-events"
 CONNECT_SUBSCRIPTION: Final = "connect-referral"
 OUTCOMES_SUBSCRIPTION: Final = "outcomes"
@@ -25,7 +26,14 @@ REFERRAL_CREATED: Final = "referral-created"
 REFERRAL_CONNECTED: Final = "referral-connected"
 REFERRAL_REJECTED: Final = "referral-rejected"
 REFERRAL_FAILED: Final = "referral-failed"
-EVENT_TYPES: Final = (REFERRAL_CREATED, REFERRAL_CONNECTED, REFERRAL_REJECTED, REFERRAL_FAILED)
+REFERRAL_UPDATED: Final = "referral-updated"
+EVENT_TYPES: Final = (
+    REFERRAL_CREATED,
+    REFERRAL_CONNECTED,
+    REFERRAL_REJECTED,
+    REFERRAL_FAILED,
+    REFERRAL_UPDATED,
+)
 
 # Application properties on published messages.
 PROP_REFERRAL_TYPE: Final = "referralType"

@@ -3,7 +3,8 @@
 Events carry ids and statuses, never customer contact data. Each event id is deterministic, so a
 redelivered message republishes the *same* event and the topic's duplicate detection drops it:
 
-* `referral-created:<referral id>`, `referral-connected:<connected referral id>`;
+* `referral-created:<referral id>`, `referral-connected:<connected referral id>`,
+  `referral-updated:<referral id>/<original MessageId>` (one per update message);
 * `referral-rejected:<idempotency key>/<original MessageId>` and the same for `referral-failed`:
   the MessageId part keeps a corrected resend of a rejected message from being swallowed as a
   duplicate of the first rejection.
@@ -30,11 +31,12 @@ from shared.names import (
     REFERRAL_CREATED,
     REFERRAL_FAILED,
     REFERRAL_REJECTED,
+    REFERRAL_UPDATED,
 )
 
 EVENT_SOURCE_PREFIX: Final = "/referral-relay"
 
-Stage = Literal["validation", "create", "connect"]
+Stage = Literal["validation", "create", "connect", "update"]
 
 
 _SUPERSEDES: Final = (
@@ -104,6 +106,20 @@ class ReferralFailedData(_Data):
     )
 
 
+class ReferralUpdatedData(_Data):
+    referralId: str
+    messageId: str = Field(description="MessageId of the inbound update message")
+    result: Literal["applied", "unchanged", "stale"] = Field(
+        description="applied: the referral was patched; unchanged: it already held every value "
+        "(a repeat, or nothing new), nothing was sent; stale: a later CRM change was applied "
+        "already (sourceUpdatedAt), nothing was sent."
+    )
+    changedPaths: list[str] = Field(description="JSON Pointers the PATCH changed (applied only)")
+    status: str | None = Field(default=None, description="The referral's status afterwards")
+    substatus: str | None = Field(default=None, description="Its substatus afterwards")
+    sourceUpdatedAt: str | None = None
+
+
 DataT = TypeVar("DataT", bound=_Data)
 
 
@@ -138,11 +154,16 @@ class ReferralFailedEvent(CloudEvent[ReferralFailedData]):
     type: Literal["referral-failed"] = "referral-failed"
 
 
+class ReferralUpdatedEvent(CloudEvent[ReferralUpdatedData]):
+    type: Literal["referral-updated"] = "referral-updated"
+
+
 EVENT_MODELS: Final[dict[str, type[CloudEvent[Any]]]] = {
     REFERRAL_CREATED: ReferralCreatedEvent,
     REFERRAL_CONNECTED: ReferralConnectedEvent,
     REFERRAL_REJECTED: ReferralRejectedEvent,
     REFERRAL_FAILED: ReferralFailedEvent,
+    REFERRAL_UPDATED: ReferralUpdatedEvent,
 }
 
 

@@ -108,6 +108,11 @@ def check_currency(value: str) -> str:
     return value
 
 
+def parse_instant(value: str) -> datetime | None:
+    """An ISO 8601 timestamp as a datetime (up to 7 fractional digits), or None."""
+    return _parse_datetime(value.strip())
+
+
 def _parse_datetime(text: str) -> datetime | None:
     # Partner Center writes up to 7 fractional digits; Python parses at most 6, so trim first.
     head, dot, frac = text.partition(".")

@@ -104,6 +104,14 @@ def normalise_request(data: Any) -> Normalised:
     return Normalised(body=None if body is _DROP else body, problems=tuple(walk.problems))
 
 
+def normalise_as(data: Any, model: type[BaseModel]) -> Normalised:
+    """Intake for another message model (the update message): the same walk, rooted at
+    `model` instead of the create request."""
+    walk = _Walk(tolerant=False)
+    body = _value(data, Shape("model", model=model), None, walk)
+    return Normalised(body=None if body is _DROP else body, problems=tuple(walk.problems))
+
+
 def project_onto_request(value: Any) -> Any:
     """Read side: the create body a referral read back from Partner Center stands for.
 

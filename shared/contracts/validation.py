@@ -37,6 +37,7 @@ __all__ = [
     "business_rule_problems",
     "business_rule_warnings",
     "check_referral_request",
+    "field_errors",
     "project_onto_request",
     "request_fields",
     "validate_referral_request",
@@ -187,6 +188,11 @@ def _unique(problems: Sequence[FieldError]) -> list[FieldError]:
             seen.add(key)
             out.append(problem)
     return out
+
+
+def field_errors(data: Mapping[str, Any], errors: Sequence[ErrorDetails]) -> list[FieldError]:
+    """pydantic's errors as ours (JSON Pointers, stable codes, did-you-mean, no input quoted)."""
+    return _field_errors(data, errors)
 
 
 def _field_errors(data: Mapping[str, Any], errors: Sequence[ErrorDetails]) -> list[FieldError]:

@@ -11,6 +11,7 @@ from typing import ClassVar, Final, Literal
 
 from shared.auth.errors import AuthError
 from shared.contracts.errors import FieldError
+from shared.ledger.marks import Marks
 from shared.ledger.port import Ledger
 from shared.partner_api.errors import (
     ConfigurationError,
@@ -24,7 +25,16 @@ from shared.partner_api.port import PartnerApi
 from shared.publishing.port import Publisher
 
 OutcomeKind = Literal[
-    "created", "connected", "duplicate", "rejected", "rescheduled", "failed", "skipped"
+    "created",
+    "connected",
+    "duplicate",
+    "rejected",
+    "rescheduled",
+    "failed",
+    "skipped",
+    "updated",  # update_referral: patched
+    "unchanged",  # update_referral: it already held every value, nothing sent
+    "stale",  # update_referral: a later CRM change was applied already
 ]
 
 
@@ -98,6 +108,10 @@ class HandlerDeps:
     publisher: Publisher
     config: HandlerConfig = field(default_factory=HandlerConfig)
     clock: Clock = field(default_factory=Clock)
+    # Monotonic per-key values (update_referral: the last sourceUpdatedAt per referral).
+    # `bootstrap` gives the Table Storage adapter, the local host the in-memory one; only
+    # update_referral needs them (`marks_of` says so when they are missing).
+    marks: Marks | None = None
     # Called after each durable step ("claimed", "posted", "recorded", "published"); the chaos
     # suite raises from it to simulate a worker dying between two steps.
     checkpoint: Checkpoint = _no_checkpoint
@@ -160,6 +174,12 @@ class LeaseTooShort(Postponed):
     """The claim has less than one request timeout left even after renewing it."""
 
     CODE: ClassVar[str] = "claim_too_short"
+
+
+def marks_of(deps: HandlerDeps) -> Marks:
+    if deps.marks is None:
+        raise RuntimeError("HandlerDeps.marks is not configured (update_referral needs it)")
+    return deps.marks
 
 
 def new_owner() -> str:

@@ -17,7 +17,6 @@ exactly-once protocol (`shared.handlers.exactly_once`) with what is create's own
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from shared.contracts.envelope import (
@@ -38,16 +37,10 @@ from shared.contracts.referral import Referral
 from shared.handlers.common import HandlerDeps, Outcome
 from shared.handlers.exactly_once import ExactlyOnce, SuccessKind, body_digest, superseded
 from shared.handlers.giving_up import keyless_subject, reject
+from shared.handlers.rescheduling import schedule_copy
 from shared.ledger.port import Record, Scope
-from shared.names import (
-    PROP_ATTEMPT,
-    PROP_ORIGINAL_MESSAGE_ID,
-    PROP_WAITS,
-    REFERRAL_CREATED,
-    REQUESTS_QUEUE,
-)
+from shared.names import PROP_WAITS, REFERRAL_CREATED, REQUESTS_QUEUE
 from shared.partner_api.odata import eq
-from shared.publishing.port import ScheduledMessage
 
 SOURCE: Final = "/referral-relay/create_referral"
 
@@ -161,24 +154,17 @@ class CreateFlow:
         )
 
     async def come_back(self, delay: float, *, spend_attempt: bool, reason: str) -> Outcome:
-        """Schedule a copy that counts the attempts made so far (a wait spends none); its
-        MessageId is unique per copy, yet the same if this invocation is repeated (the queue's
-        duplicate detection drops it). The enqueue time is on the ledger's clock."""
+        """Schedule a copy that counts the attempts made so far (a wait spends none)."""
         attempts = self.attempt if spend_attempt else self.attempt - 1
         waits = 0 if spend_attempt else self.waits + 1
-        props = dict(self.message.application_properties or {})
-        props[PROP_ATTEMPT] = attempts
-        props[PROP_WAITS] = waits
-        props[PROP_ORIGINAL_MESSAGE_ID] = self.meta.original_message_id
-        await self.deps.publisher.schedule(
-            ScheduledMessage(
-                queue=REQUESTS_QUEUE,
-                body=self.message.get_body(),
-                message_id=f"{self.meta.original_message_id}#retry{attempts}.{waits}",
-                correlation_id=self.meta.correlation_id,
-                application_properties=props,
-                enqueue_at=datetime.fromtimestamp(self.deps.ledger.now() + delay, UTC),
-            )
+        await schedule_copy(
+            self.deps,
+            self.message,
+            self.meta,
+            queue=REQUESTS_QUEUE,
+            attempts=attempts,
+            waits=waits,
+            delay=delay,
         )
         return Outcome(kind="rescheduled", key=self.key, error_code=reason, attempt=self.attempt)
 

@@ -271,6 +271,14 @@ class TableLedger:
         await self._table()
         return await self._read(scope, key)
 
+    async def table_client(self) -> TableClient:
+        """The ready client, for the marks that live in the same table (`marks_table.py`)."""
+        return await self._table()
+
+    def observe(self, response: Any) -> None:
+        """A `raw_response_hook` for calls made on `table_client()`: keeps the clock fresh."""
+        self._seen(response)
+
     # -- storage -----------------------------------------------------------------------------
 
     async def _table(self) -> TableClient:

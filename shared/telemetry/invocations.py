@@ -49,6 +49,9 @@ _LEVELS: Final = {
     "connected": logging.INFO,
     "duplicate": logging.INFO,
     "skipped": logging.INFO,
+    "updated": logging.INFO,
+    "unchanged": logging.INFO,
+    "stale": logging.INFO,
     "rescheduled": logging.WARNING,
     "rejected": logging.WARNING,
     "failed": logging.ERROR,
@@ -215,7 +218,7 @@ def _annotate(span: Span, invocation: Invocation, error: BaseException | None) -
         span.set_status(StatusCode.ERROR, invocation.error or "error")
     elif outcome.kind == "failed":
         span.set_status(StatusCode.ERROR, outcome.error_code or "failed")
-    elif outcome.kind in ("created", "connected", "duplicate", "skipped"):
+    elif _LEVELS.get(outcome.kind) == logging.INFO:
         span.set_status(StatusCode.OK)
 
 
@@ -233,7 +236,7 @@ def watch(function: str, message: InboundMessage, meta: MessageMeta) -> Iterator
 
         with ExitStack() as scope:
             scope.enter_context(pii.contact_scope())
-            if function == "create_referral":
+            if function in ("create_referral", "update_referral"):  # bodies with contacts
                 _remember_body(message)
             state.span = scope.enter_context(
                 invocation_span(function, meta, message.application_properties)

@@ -56,6 +56,7 @@ CLIENT_REQUEST_ID: Final = "partner.client_request_id"
 TRIGGERS: Final[dict[str, tuple[str, str | None]]] = {
     "create_referral": (names.REQUESTS_QUEUE, None),
     "connect_referral": (names.EVENTS_TOPIC, names.CONNECT_SUBSCRIPTION),
+    "update_referral": (names.UPDATES_QUEUE, None),
 }
 
 

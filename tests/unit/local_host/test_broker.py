@@ -107,7 +107,7 @@ def test_topic_copies_to_matching_subscriptions_only() -> None:
 
 def test_deployment_topology_follows_the_names_module() -> None:
     bus = build_broker()
-    assert set(bus.queues) == {names.REQUESTS_QUEUE}
+    assert set(bus.queues) == {names.REQUESTS_QUEUE, names.UPDATES_QUEUE}
     topic = bus.topics[names.EVENTS_TOPIC]
     assert set(topic.subscriptions) == {names.CONNECT_SUBSCRIPTION, names.OUTCOMES_SUBSCRIPTION}
     rule, _ = topic.subscriptions[names.CONNECT_SUBSCRIPTION]
