@@ -58,6 +58,7 @@ from shared.partner_api.odata import eq
 
 SOURCE: Final = "/referral-relay/update_referral"
 MARK_SCOPE: Final = "update-applied"  # Marks: the last sourceUpdatedAt applied, per referral id
+GAVE_UP_SCOPE: Final = "update-gave-up"  # Marks: lineages whose referral-failed went out
 MAX_REREADS: Final = 3  # 412 → read and compute again, at most this often per invocation
 AMBIGUOUS_REFERENCE: Final = "ambiguous_reference"
 ATTEMPTS_EXHAUSTED: Final = "attempts_exhausted"
@@ -123,7 +124,8 @@ class UpdateRun:
 
     async def run(self) -> Outcome:
         if self.attempt > self.config.max_attempts:
-            # This lineage gave up before (its referral-failed went out): no more calls.
+            # This lineage gave up before: no more calls, and its referral-failed only if it
+            # may not have gone out (the worker died between the two).
             return await self._give_up(ATTEMPTS_EXHAUSTED, None)
         deadline = self.deps.clock.monotonic() + self.config.retry_budget_seconds
         try:
@@ -280,8 +282,18 @@ class UpdateRun:
         return Outcome(kind="rescheduled", key=self.key, error_code=code, attempt=self.attempt)
 
     async def _give_up(self, code: str, cause: BaseException | None) -> Outcome:
-        """`referral-failed` (its id names the lineage: a redelivery's repeat is dropped by
-        duplicate detection), then to the dead-letter queue."""
+        """`referral-failed`, noted in the marks once sent (its redeliveries on the way to the
+        dead-letter queue do not publish it again), then to the dead-letter queue."""
+        lineage = self.meta.original_message_id
+        if await self.marks.get(GAVE_UP_SCOPE, lineage) is None:
+            await self._publish_failed(code, cause)
+            await self.marks.advance(GAVE_UP_SCOPE, lineage, "announced")
+        raise DeadLetterRequested(
+            f"gave up after {self.attempt} attempts ({code})",
+            Outcome(kind="failed", key=self.key, error_code=code, attempt=self.attempt),
+        )
+
+    async def _publish_failed(self, code: str, cause: BaseException | None) -> None:
         await publish_failed(
             self.deps,
             self.meta,
@@ -294,8 +306,4 @@ class UpdateRun:
             referral_may_exist=False,
             cause=cause,
             external_reference_id=self.update.externalReferenceId,
-        )
-        raise DeadLetterRequested(
-            f"gave up after {self.attempt} attempts ({code})",
-            Outcome(kind="failed", key=self.key, error_code=code, attempt=self.attempt),
         )
