@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from shared.ledger.marks import Marks
 from shared.ledger.port import Ledger
 from shared.names import LEDGER_TABLE
 
@@ -35,12 +36,14 @@ class OpenLedger:
     ledger: Ledger
     description: str  # for the confirmation prompt: where the ledger lives (no secrets)
     is_new: bool  # holds no record yet: look up before every first POST
+    marks: Marks  # beside the ledger, as long-lived (update_referral's stale-update watermark)
 
 
 @asynccontextmanager
 async def open_ledger(spec: str | None) -> AsyncIterator[OpenLedger]:
     """The ledger `spec` names (see the module docstring), closed when the block ends."""
     if spec and (spec.startswith("https://") or "AccountName=" in spec or "Development" in spec):
+        from shared.ledger.marks_table import TableMarks
         from shared.ledger.table import TableLedger
         from shared.settings import Settings
 
@@ -54,14 +57,17 @@ async def open_ledger(spec: str | None) -> AsyncIterator[OpenLedger]:
         try:
             # A shared table may hold other runs' records: a cheap probe cannot tell, so a
             # table is treated as new (look up first) — the safe side of not knowing.
-            yield OpenLedger(table, where, is_new=True)
+            yield OpenLedger(table, where, is_new=True, marks=TableMarks(table))
         finally:
             await table.close()
         return
     from relay_cli.sqlite_ledger import SqliteLedger
+    from relay_cli.sqlite_marks import SqliteMarks
 
     sqlite = SqliteLedger(Path(spec) if spec else default_ledger_path())
+    marks = SqliteMarks(sqlite.path)  # the same file, its own table
     try:
-        yield OpenLedger(sqlite, f"SQLite {sqlite.path}", is_new=sqlite.is_new)
+        yield OpenLedger(sqlite, f"SQLite {sqlite.path}", is_new=sqlite.is_new, marks=marks)
     finally:
+        await marks.close()
         await sqlite.close()

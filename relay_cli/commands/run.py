@@ -1,9 +1,12 @@
-"""`referral-relay run [--sandbox | --live] [options] PATH...`
+"""`referral-relay run [--sandbox | --live] [options] PATH... [--updates PATH...]`
 
 Publishes each input (a file given twice is published twice, as two messages) to the local host's
 in-process `referral-requests` queue and runs the real functions of `function_app` until nothing
-is left to deliver, against the offline sandbox (default) or the live Partner API. Prints one
-line per input (ids, outcome, error codes; never customer data) and a summary.
+is left to deliver, against the offline sandbox (default) or the live Partner API. Then the
+update messages of `--updates` (if any) go onto `referral-updates` one at a time, in the order
+given, and run through update_referral: they name the referrals just created by their
+externalReferenceId.
+Prints one line per input (ids, outcome, error codes; never customer data) and a summary.
 
 --live posts to the Partner Center tenant the RELAY_* settings name. It keeps a durable ledger
 (--ledger; default a SQLite file in the user's data directory), so running a file twice creates
@@ -104,6 +107,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--faults", default="", help="sandbox: fault SPEC (docs/sandbox.md)")
     parser.add_argument("--seed", type=int, default=0, help="sandbox: seed for fault injection")
+    parser.add_argument(
+        "--updates",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="update messages (.json/.jsonl/a directory) for referral-updates, run after the "
+        "creates have finished (e.g. samples/updates/)",
+    )
     add_input_arguments(parser)
     parser.set_defaults(handler=run, live=False, token_lifetime=3600)
 
@@ -111,6 +123,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     messages = load_inputs("run", args.paths, args.map)
     if messages is None:
+        return EXIT_USAGE
+    updates = load_inputs("run", args.updates, None) if args.updates else []
+    if updates is None:
         return EXIT_USAGE
     try:
         limits = resolve_limits(args, os.environ)
@@ -120,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"referral-relay run: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.live and not _confirmed(args, len(messages)):
+    if args.live and not _confirmed(args, len(messages) + len(updates)):
         return EXIT_USAGE
     from local_host.log_lines import configure_local_logging
     from relay_cli.log_levels import quiet_repeats
@@ -130,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     handler = configure_local_logging(args.log_format, stream=stream)
     quiet_repeats(handler)
     try:
-        return asyncio.run(_run(args, messages, limits, partner, progress=progress))
+        return asyncio.run(_run(args, messages, updates, limits, partner, progress=progress))
     except Exception as exc:  # a configuration problem: say what, not a traceback
         print(f"referral-relay run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_UNFINISHED
@@ -214,6 +229,7 @@ def _confirmed(args: argparse.Namespace, count: int) -> bool:
 async def _run(
     args: argparse.Namespace,
     messages: list[InputMessage],
+    updates: list[InputMessage],
     limits: Limits,
     partner_cm: AbstractAsyncContextManager[Any],
     *,
@@ -224,6 +240,7 @@ async def _run(
     from local_host.report import REACHED, summary
     from local_host.stack import local_stack
     from relay_cli.progress import Progress
+    from shared import names
     from shared.handlers.common import HandlerConfig
     from shared.telemetry import outcomes
 
@@ -236,17 +253,17 @@ async def _run(
         claim_ttl_seconds=max(HandlerConfig().claim_ttl_seconds, limits.retry_budget_seconds + 60),
     )
     async with AsyncExitStack() as exits:
-        ledger = None
+        ledger = marks = None
         if args.live:
             from relay_cli.live_ledger import open_ledger
 
             opened = await exits.enter_async_context(open_ledger(args.ledger))
-            ledger = opened.ledger
+            ledger, marks = opened.ledger, opened.marks
             # A ledger that knows nothing of earlier runs cannot prove that nothing was posted.
             config = dataclasses.replace(config, lookup_on_first_claim=opened.is_new)
         partner = await exits.enter_async_context(partner_cm)
         stack = await exits.enter_async_context(
-            local_stack(partner.api, config=config, ledger=ledger)
+            local_stack(partner.api, config=config, ledger=ledger, marks=marks)
         )
         ids = message_ids(messages, stable=args.live)
         tracker = Progress(len(messages), enabled=progress)
@@ -258,10 +275,19 @@ async def _run(
             ]
             tracker.expect([message_id for _, message_id in sent])
             finished = await stack.drain()
+            # After the creates (an update names a referral that exists by now), one at a time
+            # in the order given, as a CRM sends them over time: the run is deterministic.
+            sent_updates = []
+            for update in updates:
+                sent_updates.append(
+                    (update.source, stack.publish(update.body, queue=names.UPDATES_QUEUE))
+                )
+                finished = await stack.drain() and finished
         finally:
             unsubscribe()
             tracker.close()
         results = [stack.result(source, message_id) for source, message_id in sent]
+        results += [stack.log.update_result_for(s, m) for s, m in sent_updates]
         events = _outcome_events(stack) if args.events else []
         stats = await partner.sandbox_stats()
     if args.events:

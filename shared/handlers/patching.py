@@ -49,15 +49,12 @@ class Patch:
 
 def compute_patch(current: Mapping[str, Any], update: UpdateRequest) -> Patch:
     """The operations that make `current` (a referral's wire JSON) what `update` says."""
-    status, substatus, problems = _target_status(current, update)
+    status, substatus, pending = _target_status(current, update)
     operations = [*_status_operations(current, status, substatus, update), *_other(current, update)]
     for operation in operations:  # a bug here must never reach Partner Center
         if operation["path"] not in PATCH_PATHS:
             raise ValueError(f"not a PATCH path the connector allows: {operation['path']}")
-    if operations and not problems:
-        problems = _status_table(current, status, substatus)
-    if not operations:
-        problems = []
+    problems = _status_table(current, status, substatus, pending) if operations else []
     return Patch(tuple(operations), tuple(problems), status, substatus)
 
 
@@ -93,15 +90,19 @@ def _status_operations(
 
 
 def _status_table(
-    current: Mapping[str, Any], status: str | None, substatus: str | None
+    current: Mapping[str, Any],
+    status: str | None,
+    substatus: str | None,
+    pending: list[FieldError],
 ) -> list[FieldError]:
+    """Frozen first, then the transition, then the substatus (`pending`: none could be chosen)."""
     old = _text(current.get("status"))
     if old in TERMINAL_STATUSES:
         return [FieldError(path="/status", code="referral_closed", message=_CLOSED)]
-    if status is None or old is None:
-        return []
-    if status != old and not can_transition(old, status):
+    if status is not None and old is not None and status != old and not can_transition(old, status):
         return [FieldError(path="/status", code="invalid_transition", message=_TRANSITION)]
+    if pending or status is None:
+        return pending
     if not is_valid_combination(status, substatus):
         allowed = ", ".join(sorted(_allowed(status))) or "none"
         return [
