@@ -207,6 +207,7 @@ module roles 'modules/roles.bicep' = {
     targetBasedScaling: targetBasedScaling
     serviceBusNamespaceName: serviceBus.outputs.name
     queueName: serviceBus.outputs.queueName
+    updatesQueueName: serviceBus.outputs.updatesQueueName
     topicName: serviceBus.outputs.topicName
     connectSubscriptionName: serviceBus.outputs.connectSubscriptionName
     storageAccountName: storage.outputs.name

@@ -6,8 +6,8 @@
 // entity's active message count, which it reads through the Service Bus administration API (a
 // "Manage" operation). Data Receiver does not grant it; the extension then reports the target
 // scaler as unsupported and scaling falls back to peeking the first message. So with
-// targetBasedScaling = true the app also gets Data Owner, scoped to exactly the two entities it
-// is triggered by (the queue and the connect-referral subscription), never the namespace.
+// targetBasedScaling = true the app also gets Data Owner, scoped to exactly the entities it is
+// triggered by (the two queues and the connect-referral subscription), never the namespace.
 
 @description('Principal id of the function app\'s managed identity.')
 param appPrincipalId string
@@ -28,6 +28,7 @@ param targetBasedScaling bool = true
 
 param serviceBusNamespaceName string
 param queueName string
+param updatesQueueName string
 param topicName string
 param connectSubscriptionName string
 param storageAccountName string
@@ -55,6 +56,11 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
 resource requestsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
   parent: namespace
   name: queueName
+}
+
+resource updatesQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
+  parent: namespace
+  name: updatesQueueName
 }
 
 resource eventsTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' existing = {
@@ -118,7 +124,40 @@ resource appSendQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Both functions publish outcome events to the topic.
+// The update function's trigger receives (peek-lock, settle) the updates queue.
+resource appReceiveUpdates 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(updatesQueue.id, appPrincipalId, roles.serviceBusDataReceiver)
+  scope: updatesQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The update function sends its rescheduled copies back to the updates queue.
+resource appSendUpdates 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(updatesQueue.id, appPrincipalId, roles.serviceBusDataSender)
+  scope: updatesQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Target-based scaling reads the updates queue's runtime message count, a Manage operation.
+resource appScaleUpdates 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (targetBasedScaling) {
+  name: guid(updatesQueue.id, appPrincipalId, roles.serviceBusDataOwner)
+  scope: updatesQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Every function publishes outcome events to the topic.
 resource appSendTopic 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(eventsTopic.id, appPrincipalId, roles.serviceBusDataSender)
   scope: eventsTopic
@@ -207,6 +246,17 @@ resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 // ---- the operator (the azd user), for the referral-relay CLI ----
+
+// `referral-relay send --queue referral-updates` publishes update messages.
+resource operatorSendUpdates 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasOperator) {
+  name: guid(updatesQueue.id, operatorPrincipalId, roles.serviceBusDataSender)
+  scope: updatesQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
 
 // `referral-relay send` publishes referral requests to the queue; `dlq replay` resubmits to it.
 resource operatorSendQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasOperator) {

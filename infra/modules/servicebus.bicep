@@ -1,4 +1,4 @@
-// Service Bus Standard (Premium when public network access is disabled): the inbound queue, the outcome-events topic and its two subscriptions.
+// Service Bus Standard (Premium when public network access is disabled): the inbound queues (requests, updates), the outcome-events topic and its two subscriptions.
 // Entity and filter names are shared.names' (tests/infra cross-checks them). Local (SAS) auth is
 // off: every client, the function app and the operator alike, signs in with Entra ID.
 
@@ -105,6 +105,24 @@ resource requestsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   }
 }
 
+// Updates and closes from the CRM (update_referral). Same settings as the requests queue: the
+// update function reschedules its retries here; duplicate detection drops a resent update.
+resource updatesQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: namespace
+  name: 'referral-updates'
+  properties: {
+    lockDuration: lockDuration
+    maxDeliveryCount: maxDeliveryCount
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: messageTimeToLive
+    enableBatchedOperations: true
+    requiresSession: false
+    enablePartitioning: false
+  }
+}
+
 // Outcome events (CloudEvents); MessageId is the deterministic event id, so duplicates collapse.
 resource eventsTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
   parent: namespace
@@ -169,6 +187,7 @@ output name string = namespace.name
 output id string = namespace.id
 output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
 output queueName string = requestsQueue.name
+output updatesQueueName string = updatesQueue.name
 output topicName string = eventsTopic.name
 output connectSubscriptionName string = connectSubscription.name
 output outcomesSubscriptionName string = outcomesSubscription.name

@@ -7,6 +7,10 @@ referrals twice.
 
 Each message goes out with MessageId = its idempotency key (externalReferenceId, or a generated
 id when the body has none) and a CorrelationId (a new uuid per message unless --correlation-id).
+
+With `--queue referral-updates` the messages are update messages (validated as such), and each
+MessageId is a digest of its body: a resend of the same update is dropped by the queue's
+duplicate detection, while every different update of one referral goes through.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, TextIO
 
-from relay_cli.commands.validate import check, format_report
+from relay_cli.commands.validate import check, check_update_message, format_report
 from relay_cli.inputs import InputMessage, add_input_arguments, load_inputs
 from relay_cli.operator.ports import Entity, OperatorBus, OutgoingMessage
 from relay_cli.operator.runner import EXIT_AZURE, on_namespace
-from shared.names import PROP_EXTERNAL_REFERENCE_ID, PROP_SOURCE, REQUESTS_QUEUE
+from shared.names import PROP_EXTERNAL_REFERENCE_ID, PROP_SOURCE, REQUESTS_QUEUE, UPDATES_QUEUE
 
 MAX_MESSAGE_ID: Final = 128  # Service Bus limit on MessageId length
 DEFAULT_SOURCE: Final = "referral-relay-cli"
@@ -53,12 +57,24 @@ def prepare(
     correlation_id: str | None,
     source: str | None,
     new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    update: bool = False,
 ) -> Prepared:
     """Turn one validated input into the Service Bus message to send."""
+    properties = {PROP_SOURCE: source} if source else {}
+    if update:
+        return Prepared(
+            source=message.source,
+            message=OutgoingMessage(
+                body=message.body,
+                message_id="update-" + hashlib.sha256(message.body).hexdigest()[:48],
+                correlation_id=correlation_id or str(uuid.uuid4()),
+                application_properties=properties,
+            ),
+            generated_id=False,
+        )
     body = json.loads(message.body)
     key = body.get(PROP_EXTERNAL_REFERENCE_ID)
     generated = not key
-    properties = {PROP_SOURCE: source} if source else {}
     return Prepared(
         source=message.source,
         message=OutgoingMessage(
@@ -84,12 +100,15 @@ async def send_messages(
     """Validate all, then send all. Returns the exit code."""
     out = out or sys.stdout  # looked up per call, so redirected streams are honoured
     err = err or sys.stderr
-    verdicts = [check(m) for m in inputs]
+    update = queue == UPDATES_QUEUE
+    verdicts = [check_update_message(m) if update else check(m) for m in inputs]
     if not all(v.valid for v in verdicts):
         print(format_report(verdicts), file=err)
         print("nothing sent: fix the invalid messages and send again", file=err)
         return EXIT_INVALID
-    prepared = [prepare(m, correlation_id=correlation_id, source=source) for m in inputs]
+    prepared = [
+        prepare(m, correlation_id=correlation_id, source=source, update=update) for m in inputs
+    ]
     sent = 0
     async with bus.sender(Entity(queue)) as sender:
         for item in prepared:
@@ -138,7 +157,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--namespace", required=True, help="Service Bus namespace (name or host name)"
     )
-    parser.add_argument("--queue", default=REQUESTS_QUEUE, help=f"default {REQUESTS_QUEUE}")
+    parser.add_argument(
+        "--queue",
+        default=REQUESTS_QUEUE,
+        help=f"default {REQUESTS_QUEUE}; {UPDATES_QUEUE} for update messages",
+    )
     parser.add_argument(
         "--correlation-id", help="CorrelationId for every message (default: a new uuid each)"
     )

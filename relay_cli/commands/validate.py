@@ -40,6 +40,17 @@ def check(message: InputMessage) -> Verdict:
     return Verdict(message.source, ())
 
 
+def check_update_message(message: InputMessage) -> Verdict:
+    """`check` for a message on `referral-updates` (the update contract)."""
+    from shared.contracts.update import check_update
+
+    try:
+        check_update(decode_body(message.body))
+    except ContractViolation as violation:
+        return Verdict(message.source, tuple(_located(e, message) for e in violation.errors))
+    return Verdict(message.source, ())
+
+
 def _located(error: FieldError, message: InputMessage) -> FieldError:
     """`not_json` with where the text broke (the reader knows; the contract sees only bytes)."""
     if error.code != "not_json" or message.syntax is None:

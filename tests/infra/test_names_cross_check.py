@@ -84,11 +84,14 @@ def _single(scope: Scope, type_: str) -> tuple[str, dict[str, Any]]:
 # ---- Service Bus ----
 
 
+def _queues(sb: Scope) -> dict[str, dict[str, Any]]:
+    return {sb.resolve(body(q)["name"]): body(q) for q in sb.resources_of_type(QUEUE).values()}
+
+
 def test_service_bus_entities_are_the_names_module() -> None:
     sb = main_scope().module("serviceBus")
-    _, queue = _single(sb, QUEUE)
     _, topic = _single(sb, TOPIC)
-    assert sb.resolve(queue["name"]) == names.REQUESTS_QUEUE
+    assert set(_queues(sb)) == {names.REQUESTS_QUEUE, names.UPDATES_QUEUE}
     assert sb.resolve(topic["name"]) == names.EVENTS_TOPIC
     subscriptions = {
         sb.resolve(body(s)["name"]) for s in sb.resources_of_type(SUBSCRIPTION).values()
@@ -100,17 +103,18 @@ def test_service_bus_entities_are_the_names_module() -> None:
 
 def test_queue_and_topic_dead_letter_and_detect_duplicates() -> None:
     sb = main_scope().module("serviceBus")
-    _, queue = _single(sb, QUEUE)
+    queues = list(_queues(sb).values())
     _, topic = _single(sb, TOPIC)
     window = names.DUPLICATE_DETECTION_WINDOW_MINUTES
-    for entity in (queue, topic):
+    for entity in (*queues, topic):
         props = entity["properties"]
         assert props["requiresDuplicateDetection"] is True
         assert _iso_minutes(sb.resolve(props["duplicateDetectionHistoryTimeWindow"])) == window
-    assert queue["properties"]["deadLetteringOnMessageExpiration"] is True
-    # The max delivery count is the deployment parameter, on the queue and connect-referral.
+    for queue in queues:
+        assert queue["properties"]["deadLetteringOnMessageExpiration"] is True
+    # The max delivery count is the deployment parameter, on the queues and connect-referral.
     connect = _subscription(sb, names.CONNECT_SUBSCRIPTION)
-    for entity in (queue, connect):
+    for entity in (*queues, connect):
         assert sb.resolve(entity["properties"]["maxDeliveryCount"]) == Unresolved(
             "maxDeliveryCount"
         )
@@ -216,9 +220,9 @@ def test_settings_point_at_the_resources_the_templates_create() -> None:
 def test_retry_budget_fits_inside_the_message_lock() -> None:
     scope, settings = _app_settings()
     sb = main_scope().module("serviceBus")
-    _, queue = _single(sb, QUEUE)
-    lock_seconds = _iso_minutes(sb.resolve(queue["properties"]["lockDuration"])) * 60
-    assert float(scope.resolve(settings["RELAY_RETRY_BUDGET_SECONDS"])) < lock_seconds
+    for queue in _queues(sb).values():
+        lock_seconds = _iso_minutes(sb.resolve(queue["properties"]["lockDuration"])) * 60
+        assert float(scope.resolve(settings["RELAY_RETRY_BUDGET_SECONDS"])) < lock_seconds
 
 
 def test_resources_carry_the_names_the_settings_use() -> None:
@@ -293,10 +297,13 @@ def test_app_identity_roles_are_least_privilege() -> None:
     assert _grants(APP) == {
         ("Azure Service Bus Data Receiver", QUEUE, names.REQUESTS_QUEUE, False),
         ("Azure Service Bus Data Sender", QUEUE, names.REQUESTS_QUEUE, False),
+        ("Azure Service Bus Data Receiver", QUEUE, names.UPDATES_QUEUE, False),
+        ("Azure Service Bus Data Sender", QUEUE, names.UPDATES_QUEUE, False),
         ("Azure Service Bus Data Sender", TOPIC, names.EVENTS_TOPIC, False),
         ("Azure Service Bus Data Receiver", SUBSCRIPTION, names.CONNECT_SUBSCRIPTION, False),
         # target-based scaling reads runtime message counts (a Manage operation), switchable
         ("Azure Service Bus Data Owner", QUEUE, names.REQUESTS_QUEUE, True),
+        ("Azure Service Bus Data Owner", QUEUE, names.UPDATES_QUEUE, True),
         ("Azure Service Bus Data Owner", SUBSCRIPTION, names.CONNECT_SUBSCRIPTION, True),
         ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts", "*", False),
         (
@@ -328,6 +335,7 @@ def test_the_app_never_reads_the_outcomes_subscription() -> None:
 def test_operator_gets_exactly_what_the_cli_needs_and_only_if_named() -> None:
     assert _grants(OPERATOR) == {
         ("Azure Service Bus Data Sender", QUEUE, names.REQUESTS_QUEUE, True),
+        ("Azure Service Bus Data Sender", QUEUE, names.UPDATES_QUEUE, True),
         ("Azure Service Bus Data Receiver", QUEUE, names.REQUESTS_QUEUE, True),
         ("Azure Service Bus Data Receiver", SUBSCRIPTION, names.CONNECT_SUBSCRIPTION, True),
         ("Azure Service Bus Data Sender", TOPIC, names.EVENTS_TOPIC, True),
