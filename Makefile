@@ -43,7 +43,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict shared
-	$(BIN)/mypy function_app.py create_referral connect_referral $(wildcard partner_sandbox local_host relay_cli bench/*.py tests)
+	$(BIN)/mypy function_app.py create_referral connect_referral update_referral $(wildcard partner_sandbox local_host relay_cli bench/*.py tests)
 
 pytest: $(STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest

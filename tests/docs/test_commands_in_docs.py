@@ -242,7 +242,7 @@ def test_deploy_guide_checks_that_the_functions_were_indexed() -> None:
     assert azd_up < listed
 
 
-def test_the_documented_index_check_lists_both_functions() -> None:
+def test_the_documented_index_check_lists_every_function() -> None:
     """The offline half of the post-deploy check: what the host would index from function_app."""
     code = next(
         c.words[2]
@@ -253,7 +253,7 @@ def test_the_documented_index_check_lists_both_functions() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["create_referral", "connect_referral"]
+    assert done.stdout.split() == ["create_referral", "connect_referral", "update_referral"]
 
 
 def _option(command: Command, name: str) -> str:
