@@ -1,5 +1,10 @@
 """Runs the registered Azure Functions of `function_app.app` against the in-process broker.
 
+Service Bus triggers are dispatched from the broker (below); HTTP triggers are served by
+`local_host.http_triggers` (`async with host.serve_http() as url`, or `host.http_app` in-process)
+and timer triggers fire on the broker's clock while `run_until_idle` runs
+(`local_host.timer_triggers`), all from the same binding metadata.
+
 The host reads each function's real binding metadata (`get_function_json()`), checks that its
 trigger entity exists, and dispatches like the Functions host with `autoCompleteMessages`: a
 normal return completes the message, an exception abandons it. A `WorkerCrash` raised inside an
@@ -16,17 +21,29 @@ of API responses arrives together).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 from azure.functions.servicebus import ServiceBusMessage
+from azure.functions.timer import TimerRequest
 
 from local_host.broker import BrokerMessage, Entity, InMemoryServiceBus, LockLostError
+from local_host.http_triggers import (
+    HttpFunction,
+    HttpTriggerApp,
+    RouteTemplateError,
+    http_function,
+    serving,
+)
+from local_host.timer_triggers import ScheduleError, TimerFunction, timer_function
 
 HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"
 log = logging.getLogger("referral_relay.local_host")
@@ -54,20 +71,23 @@ def max_concurrent_calls(host_json: Path = HOST_JSON) -> int:
     return value
 
 
-_FUNCTIONS: dict[int, list[func.Function]] = {}
+_FUNCTIONS_ATTR = "_local_host_functions"
 
 
 def _functions_of(app: func.FunctionApp) -> list[func.Function]:
     # get_functions() validates names against state it keeps, so a second call on the same app
-    # fails ("does not have a unique function name"): ask once per app, as the worker does.
-    if id(app) not in _FUNCTIONS:
+    # fails ("does not have a unique function name"): ask once per app, as the worker does, and
+    # keep the answer on the app (an id() key could be reused by a later app).
+    functions: list[func.Function] | None = getattr(app, _FUNCTIONS_ATTR, None)
+    if functions is None:
         root = logging.getLogger()
         root.addFilter(_no_auth_level_notice)
         try:
-            _FUNCTIONS[id(app)] = list(app.get_functions())
+            functions = list(app.get_functions())
         finally:
             root.removeFilter(_no_auth_level_notice)
-    return _FUNCTIONS[id(app)]
+        setattr(app, _FUNCTIONS_ATTR, functions)
+    return functions
 
 
 def _no_auth_level_notice(record: logging.LogRecord) -> bool:
@@ -103,12 +123,40 @@ def discover(app: func.FunctionApp, broker: InMemoryServiceBus) -> list[LocalFun
     return functions
 
 
-def _trigger_binding(function_json: dict[str, Any]) -> dict[str, Any] | None:
+def _trigger_binding(
+    function_json: dict[str, Any], kind: str = "serviceBusTrigger"
+) -> dict[str, Any] | None:
     for binding in function_json["bindings"]:
-        if binding["type"] == "serviceBusTrigger":
+        if binding["type"] == kind:
             found: dict[str, Any] = binding
             return found
     return None
+
+
+def discover_http(app: func.FunctionApp) -> list[HttpFunction]:
+    """The HTTP-triggered functions, from their `httpTrigger` bindings."""
+    functions: list[HttpFunction] = []
+    for function in _functions_of(app):
+        binding = _trigger_binding(json.loads(function.get_function_json()), "httpTrigger")
+        if binding is not None:
+            try:
+                functions.append(http_function(function, binding))
+            except RouteTemplateError as exc:
+                raise HostConfigurationError(f"{function.get_function_name()}: {exc}") from None
+    return functions
+
+
+def discover_timers(app: func.FunctionApp, now: float) -> list[TimerFunction]:
+    """The timer-triggered functions, from their `timerTrigger` bindings, scheduled from `now`."""
+    timers: list[TimerFunction] = []
+    for function in _functions_of(app):
+        binding = _trigger_binding(json.loads(function.get_function_json()), "timerTrigger")
+        if binding is not None:
+            try:
+                timers.append(timer_function(function, binding, now))
+            except ScheduleError as exc:
+                raise HostConfigurationError(f"{function.get_function_name()}: {exc}") from None
+    return timers
 
 
 def to_functions_message(message: BrokerMessage) -> ServiceBusMessage:
@@ -140,15 +188,71 @@ class LocalHost:
         concurrency: int | None = None,
         time_warp: bool = True,
         shared_slots: bool = False,
+        function_key: str | None = None,
+        master_key: str | None = None,
     ) -> None:
         self.broker = broker
         self.functions = discover(app, broker)
+        self.timers = discover_timers(app, broker.now())
+        # The keys `authLevel` function/admin ask for (`code` or `x-functions-key`); random
+        # per host unless given, as `func start` makes its own.
+        self.http_app = HttpTriggerApp(
+            discover_http(app),
+            function_key=function_key or secrets.token_urlsafe(24),
+            master_key=master_key or secrets.token_urlsafe(32),
+            on_invoke=self._count_invocation,
+        )
         self.concurrency = concurrency or max_concurrent_calls()
         self.time_warp = time_warp
         # One pool of `concurrency` slots for all functions instead of one per function (as the
         # Functions host does): the pipeline benchmark's bound on API calls in flight.
         self.shared_slots = shared_slots
         self.invocations = 0
+
+    @property
+    def function_key(self) -> str:
+        return self.http_app.function_key
+
+    @property
+    def master_key(self) -> str:
+        return self.http_app.master_key
+
+    def _count_invocation(self) -> None:
+        self.invocations += 1
+
+    @asynccontextmanager
+    async def serve_http(self) -> AsyncIterator[str]:
+        """Serve the HTTP triggers on 127.0.0.1 and a free port; yields the base URL (functions
+        are under `<url>/api/<route>`)."""
+        async with serving(self.http_app) as url:
+            yield url
+
+    def _start_due_timers(self, tasks: set[asyncio.Task[None]]) -> bool:
+        now = self.broker.now()
+        started = False
+        for timer in self.timers:
+            if timer.due(now):
+                task = asyncio.create_task(self._invoke_timer(timer, timer.take(now)))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                started = True
+        return started
+
+    async def fire_timer(self, name: str) -> None:
+        """Run a timer function now, whatever its schedule (as the host's admin endpoint does)."""
+        timer = next((t for t in self.timers if t.name == name), None)
+        if timer is None:
+            raise KeyError(name)
+        await self._invoke_timer(timer, TimerRequest(past_due=False))
+
+    async def _invoke_timer(self, timer: TimerFunction, request: TimerRequest) -> None:
+        self.invocations += 1
+        try:
+            result = timer.call(**{timer.arg_name: request})
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:  # the host logs a failed run; the schedule goes on
+            log.warning("timer %s raised %s", timer.name, type(exc).__name__)
 
     async def run_until_idle(self, limit_seconds: float = 300.0) -> bool:
         """Dispatch until nothing is left to deliver. False if the real-time limit ran out."""
@@ -158,7 +262,7 @@ class LocalHost:
         gates = {f.name: shared or asyncio.Semaphore(self.concurrency) for f in self.functions}
         tasks: set[asyncio.Task[None]] = set()
         while loop.time() < give_up_at:
-            started = False
+            started = self._start_due_timers(tasks)
             for function in self.functions:
                 gate = gates[function.name]
                 while not gate.locked():
@@ -187,6 +291,8 @@ class LocalHost:
         if not pending:
             return False
         due = [t for e in pending if (t := e.next_due()) is not None]
+        if due:  # warping past a timer's occurrence would skip it: stop there too
+            due += [timer.next_due for timer in self.timers]
         if self.time_warp and due and not any(e.active_count() for e in pending):
             self.broker.advance_to(min(due))
         return True

@@ -14,8 +14,16 @@ POST /_sandbox/tokens                  {"user"?: "admin", "lifetimeSeconds"?, "c
                                        a token response (access + refresh) for a configured user
 POST /_sandbox/settle                  land every pending late commit now: {"landed": n}
 POST /_sandbox/referrals               store a referral verbatim (?organization=<id>): 201
+POST /_sandbox/referrals/incoming      an incoming referral for us (New/Pending):
+                                       {"from"?: "microsoft"|"partner", "organization"?,
+                                        "engagementId"?, "referral"?: {...overrides}}: 201
 POST /_sandbox/referrals/{id}/{action} accept, decline, close, expire, as Microsoft would;
                                        {"substatus"?: "Won"|"Lost", "statusReason"?}
+GET  /_sandbox/webhooks                registrations and delivery counts
+GET  /_sandbox/webhooks/ca.pem         the root the webhook signing certificate chains to
+GET  /_sandbox/webhooks/pcnotifications-dispatch.cer
+                                       the signing certificate (DER), as X-MS-Certificate-Url
+                                       names it; any client (Microsoft's is a public blob)
 """
 
 from __future__ import annotations
@@ -31,8 +39,9 @@ from starlette.routing import Route
 
 from partner_sandbox.config import FaultSpec, parse_latency_map
 from partner_sandbox.faults import Fault
-from partner_sandbox.lifecycle import LifecycleError, act, store_verbatim
+from partner_sandbox.lifecycle import LifecycleError, act, send_incoming, store_verbatim
 from partner_sandbox.responses import json_response, read_body
+from partner_sandbox.webhook_delivery import CERTIFICATE_PATH
 
 if TYPE_CHECKING:
     from partner_sandbox.app import Sandbox
@@ -100,11 +109,50 @@ class AdminApi:
             Route("/tokens", _guarded(self.tokens), methods=["POST"]),
             Route("/settle", _guarded(self.settle), methods=["POST"]),
             Route("/referrals", _guarded(self.store_referral), methods=["POST"]),
+            Route("/referrals/incoming", _guarded(self.incoming), methods=["POST"]),
             Route("/referrals/{id}/{action}", _guarded(self.act), methods=["POST"]),
+            Route("/webhooks", _guarded(self.webhooks), methods=["GET"]),
+            Route("/webhooks/ca.pem", _guarded(self.ca_pem), methods=["GET"]),
+            Route(CERTIFICATE_PATH.removeprefix("/_sandbox"), self.certificate, methods=["GET"]),
         ]
 
     async def settle(self, request: Request) -> Response:
-        return json_response({"landed": self._sandbox.settle()})
+        return json_response({"landed": await self._sandbox.settle_async()})
+
+    async def incoming(self, request: Request) -> Response:
+        body = await _object(request)
+        for key in ("from", "organization", "engagementId"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise AdminError(f"{key} must be a string")
+        stored = send_incoming(
+            self._sandbox,
+            org_id=body.get("organization"),
+            sender=str(body.get("from", "microsoft")).lower(),
+            engagement_id=body.get("engagementId"),
+            overrides=body.get("referral"),
+        )
+        return json_response(stored, 201)
+
+    async def webhooks(self, request: Request) -> Response:
+        dispatcher = self._sandbox.webhooks
+        return json_response(
+            {
+                "registrations": {
+                    org: registration.wire()
+                    for org, registration in dispatcher.registrations.items()
+                },
+                "deliveries": dispatcher.stats(),
+            }
+        )
+
+    async def ca_pem(self, request: Request) -> Response:
+        return Response(self._sandbox.webhook_ca_pem(), media_type="application/x-pem-file")
+
+    async def certificate(self, request: Request) -> Response:
+        return Response(
+            self._sandbox.webhooks.signer.certificate_der(),
+            media_type="application/pkix-cert",
+        )
 
     async def store_referral(self, request: Request) -> Response:
         stored = store_verbatim(

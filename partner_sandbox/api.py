@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 COLLECTION: Final = "/v1.0/engagements/referrals"
 # The path of the documented nextLink ([docs] get-a-list-of-referrals: `/v1.0/referrals`).
 DOCUMENTED_COLLECTION: Final = "/v1.0/referrals"
+# [docs] partner-center-webhook-events: a referral event's ResourceUri is
+# {baseURL}/engagements/v1/referrals/{id}; the sandbox answers GET there as on COLLECTION/{id}.
+WEBHOOK_RESOURCE: Final = "/engagements/v1/referrals/"
 # Set by the app on a create the fault injector commits late: the POSIX time it lands.
 LATE_SCOPE_KEY: Final = "partner_sandbox.late_due"
 # [docs] Web API's JSON formatter reads application/json and text/json; JSON Patch bodies may
@@ -122,6 +125,12 @@ def _join_pointer(segments: list[str]) -> str:
     return "".join("/" + s.replace("~", "~0").replace("/", "~1") for s in segments)
 
 
+class ChangeListener(Protocol):
+    """Told of every committed create and update (the webhooks)."""
+
+    def __call__(self, org_id: str, referral: Referral, *, created: bool) -> None: ...
+
+
 class ReferralsApi:
     def __init__(
         self,
@@ -133,8 +142,10 @@ class ReferralsApi:
         late: LateCommits,
         rate_cap: RateCap,
         clock: Clock | Callable[[], float],
+        on_change: ChangeListener | None = None,
     ) -> None:
         self._config = config
+        self._on_change = on_change
         self._store = store
         self._tokens = tokens
         self._faults = faults
@@ -268,6 +279,8 @@ class ReferralsApi:
         referral["eTag"] = self._store.next_etag(at)
         lag = self._faults.spec.list_lag
         self._store.add(org_id, referral, listed_at=at + lag if lag else None)
+        if self._on_change is not None:
+            self._on_change(org_id, referral, created=True)
 
     def list_referrals(self, request: Request) -> Response:
         principal, org = self._principal(request)
@@ -470,6 +483,8 @@ class ReferralsApi:
         if status == "Active" and old_status != "Active" and not proposed.get("acceptedDateTime"):
             proposed["acceptedDateTime"] = wire_time(now)
         self._store.replace(org.id, proposed)
+        if self._on_change is not None:
+            self._on_change(org.id, proposed, created=False)
         return proposed
 
 

@@ -31,7 +31,13 @@ from starlette.routing import Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from partner_sandbox.admin import AdminApi
-from partner_sandbox.api import COLLECTION, DOCUMENTED_COLLECTION, LATE_SCOPE_KEY, ReferralsApi
+from partner_sandbox.api import (
+    COLLECTION,
+    DOCUMENTED_COLLECTION,
+    LATE_SCOPE_KEY,
+    WEBHOOK_RESOURCE,
+    ReferralsApi,
+)
 from partner_sandbox.clock import Clock, ClockSource
 from partner_sandbox.config import SandboxConfig
 from partner_sandbox.faults import (
@@ -44,6 +50,7 @@ from partner_sandbox.faults import (
 from partner_sandbox.identity import Identity
 from partner_sandbox.late import LateCommits
 from partner_sandbox.rate_cap import RateCap
+from partner_sandbox.resource import targets_microsoft
 from partner_sandbox.responses import (
     REQUEST_ID_SCOPE_KEY,
     ApiError,
@@ -52,8 +59,10 @@ from partner_sandbox.responses import (
     graph_error,
     throttled_response,
 )
-from partner_sandbox.store import ReferralStore
+from partner_sandbox.store import Referral, ReferralStore
 from partner_sandbox.tokens import TokenService
+from partner_sandbox.webhook_delivery import WebhookDispatcher
+from partner_sandbox.webhooks import REGISTRATION_PATH, WebhooksApi
 
 API_ROUTES: Final = frozenset({"create", "list", "get", "update", "replace"})
 TOKEN_ROUTES: Final = frozenset({"token", "devicecode"})
@@ -72,6 +81,10 @@ def route_of(method: str, path: str) -> str | None:
         return _ITEM_METHODS.get(method, "other") if rest and "/" not in rest else "other"
     if path.startswith("/_sandbox/"):
         return None
+    if path.startswith(WEBHOOK_RESOURCE):  # the ResourceUri webhook events carry
+        return "get" if method == "GET" else "other"
+    if path.startswith(REGISTRATION_PATH):
+        return "webhooks"
     if path.endswith("/oauth2/v2.0/token"):
         return "token"
     if path.endswith("/oauth2/v2.0/devicecode"):
@@ -93,10 +106,12 @@ class Sandbox:
         self.late = LateCommits()
         self.rate_cap = RateCap()
         self.connections = Connections()
+        self.webhooks = WebhookDispatcher(config, self._clock, lambda: self.faults.spec)
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
         # How injected latency waits; tests swap in a recorder.
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.api: ReferralsApi | None = None  # set by create_app
+        self.webhooks_api: WebhooksApi | None = None
 
     @property
     def clock(self) -> Clock:
@@ -108,12 +123,54 @@ class Sandbox:
         self._clock.source = source
 
     def settle(self, *, due_only: bool = False) -> int:
-        """Land pending late commits: all of them, or those due on the clock. Returns how many."""
+        """Land pending late commits (all of them, or those due on the clock) and, unless
+        `due_only`, send every pending webhook delivery now, waiting for them. Returns how many
+        commits landed. On the event loop the sandbox's deliveries run on, this cannot wait:
+        there `await settle_async()` (it raises rather than return with deliveries pending)."""
+        landed = self._land(due_only)
+        if due_only or not self.webhooks.pending():
+            return landed
+        loop = self.webhooks.loop
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None:
+            raise RuntimeError("webhook deliveries are pending: await sandbox.settle_async()")
+        if loop is not None and loop.is_running():  # the sandbox serves from another thread
+            asyncio.run_coroutine_threadsafe(self.webhooks.drain(), loop).result()
+        else:
+            asyncio.run(self.webhooks.drain())
+        return landed
+
+    async def settle_async(self) -> int:
+        """`settle()` for callers on an event loop: lands every late commit, then waits until
+        every webhook delivery (retries included, without their backoff) has been made."""
+        landed = self._land(False)
+        await self.webhooks.drain()
+        return landed
+
+    def _land(self, due_only: bool) -> int:
         assert self.api is not None
         landed = self.late.pop_due(self._clock() if due_only else None)
         for commit in landed:
             self.api.commit_new(commit.org_id, commit.referral, commit.due)
         return len(landed)
+
+    def referral_changed(
+        self, org_id: str, referral: Referral, *, created: bool, by_microsoft: bool = False
+    ) -> None:
+        """Tell the organisation's webhook registration. A change Microsoft makes to the
+        co-sell referral that targets Microsoft is a `related-referral-*` event (the related,
+        connected referral); every other change is `referral-*` [guess: the split is ours]."""
+        kind = "created" if created else "updated"
+        related = by_microsoft and targets_microsoft(referral)
+        event = f"related-referral-{kind}" if related else f"referral-{kind}"
+        self.webhooks.notify(org_id, event, WEBHOOK_RESOURCE + referral["id"], self._clock())
+
+    def webhook_ca_pem(self) -> str:
+        """The root certificate (PEM) the sandbox's webhook signing certificate chains to."""
+        return self.webhooks.signer.ca_pem()
 
     def token(self, user: str = "admin", *, lifetime_s: int | None = None) -> str:
         """A bearer token for a configured user (alias `admin`, `user`, `norole`, an oid or upn)."""
@@ -130,6 +187,7 @@ class Sandbox:
             "tokenRequests": dict(self.tokens.requests_by_grant),
             "faults": dict(self.faults.injected),
             "lateCommits": self.late.stats(),
+            "webhooks": self.webhooks.stats(),
         }
 
     def reset(self, *, tokens: bool = False) -> None:
@@ -138,6 +196,9 @@ class Sandbox:
         self.faults.reset()
         self.late.clear()
         self.rate_cap.clear()
+        self.webhooks.clear()
+        if self.webhooks_api is not None:
+            self.webhooks_api.clear()
         if tokens:
             self.tokens.reset()
         else:
@@ -318,8 +379,10 @@ def create_app(
         late=sandbox.late,
         rate_cap=sandbox.rate_cap,
         clock=sandbox.clock,
+        on_change=sandbox.referral_changed,
     )
     sandbox.api = api
+    webhooks = sandbox.webhooks_api = WebhooksApi(sandbox)
     identity = Identity(sandbox.tokens, config.max_body_bytes)
     admin = AdminApi(sandbox)
     routes = [
@@ -328,6 +391,9 @@ def create_app(
         Route(COLLECTION + "/{id}", api.item, methods=["GET", "PATCH", "PUT"]),
         # [swagger] PatchDealRegistrationByReferralId is `/referrals/{id}/`
         Route(COLLECTION + "/{id}/", api.item, methods=["PATCH"]),
+        # [docs] webhook events' ResourceUri: {baseURL}/engagements/v1/referrals/{id}
+        Route(WEBHOOK_RESOURCE + "{id}", api.item, methods=["GET"]),
+        *webhooks.routes(),
         Route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             identity.openid_configuration,

@@ -23,6 +23,10 @@ before a committed referral appears in lists (GET by id sees it at once); `rate-
 per second per organisation on the Referrals API, beyond it 429 (0: no cap). An empty string or
 `none` means no faults.
 
+Webhook deliveries (their own seeded draws, so they shift no API fault): `webhook-dup=P` sends an
+event twice, `webhook-reorder=P` holds an event back until the organisation's next event has
+left, `webhook-delay=S` sends each event uniform 0..S seconds late (on the sandbox clock).
+
 Latency specs are `FIXED[+JITTER]` in milliseconds, e.g. `50+20`: every request waits 50 ms plus a
 uniform 0..20 ms drawn from the seeded generator.
 """
@@ -119,6 +123,9 @@ class FaultSpec:
     filter_ignored: float = 0.0  # a list ignores `$filter` (returns everything, paged)
     filter_refused: float = 0.0  # a `$filter` naming externalReferenceId is a 400
     rate_cap: float = 0.0  # requests per second per organisation (0: no cap)
+    webhook_dup: float = 0.0  # a webhook event is delivered twice
+    webhook_reorder: float = 0.0  # a webhook event is held back behind the next one
+    webhook_delay: float = 0.0  # a webhook event leaves uniform 0..S seconds late
 
     # Per-request faults, in the order of the one draw that picks them (`late`: creates only).
     _KEYS = MappingProxyType(
@@ -140,6 +147,10 @@ class FaultSpec:
             "filter-ci": "filter_ci",
         }
     )
+    # Per-webhook-event faults: independent probabilities, each drawn from its own generator.
+    _WEBHOOK_KEYS = MappingProxyType(
+        {"webhook-dup": "webhook_dup", "webhook-reorder": "webhook_reorder"}
+    )
     # Quantities (not probabilities), with their defaults.
     _AMOUNT_KEYS = MappingProxyType(
         {
@@ -147,6 +158,7 @@ class FaultSpec:
             "late-delay": ("late_delay", 20.0),
             "list-lag": ("list_lag", 0.0),
             "rate-cap": ("rate_cap", 0.0),
+            "webhook-delay": ("webhook_delay", 0.0),
         }
     )
 
@@ -191,8 +203,12 @@ class FaultSpec:
                 values[cls._KEYS[key]] = _number(key, raw.strip(), 1.0)
             elif key in cls._FILTER_KEYS:
                 values[cls._FILTER_KEYS[key]] = _number(key, raw.strip(), 1.0)
+            elif key in cls._WEBHOOK_KEYS:
+                values[cls._WEBHOOK_KEYS[key]] = _number(key, raw.strip(), 1.0)
             else:
-                known = ", ".join([*cls._KEYS, *cls._FILTER_KEYS, *cls._AMOUNT_KEYS])
+                known = ", ".join(
+                    [*cls._KEYS, *cls._FILTER_KEYS, *cls._WEBHOOK_KEYS, *cls._AMOUNT_KEYS]
+                )
                 raise ValueError(f"unknown fault {key!r}; known: {known}")
         return cls(**values)
 
@@ -200,7 +216,11 @@ class FaultSpec:
         """The canonical SPEC string (round-trips through `parse`)."""
         parts = [
             f"{key}={getattr(self, attr):g}"
-            for key, attr in (*self._KEYS.items(), *self._FILTER_KEYS.items())
+            for key, attr in (
+                *self._KEYS.items(),
+                *self._FILTER_KEYS.items(),
+                *self._WEBHOOK_KEYS.items(),
+            )
             if getattr(self, attr)
         ]
         parts.append(f"retry-after={self.retry_after:g}")
@@ -292,6 +312,16 @@ class SandboxConfig:
     max_body_bytes: int = 1_000_000
     # Wall clock for token expiry and timestamps (POSIX seconds); tests pass a fake one.
     clock: Callable[[], float] = time.time
+    # Webhooks: the subject O of the signing certificate (a receiver checks it), delivery
+    # attempts per event ([docs] partner-center-webhooks: 10, then an offline queue), the first
+    # retry's delay (doubling, at most `webhook_backoff_max_s`), a delivery's timeout, and test
+    # events allowed per minute per organisation ([docs] webhook-events: 2).
+    webhook_organization: str = "Microsoft Corporation"
+    webhook_attempts: int = 10
+    webhook_backoff_s: float = 1.0
+    webhook_backoff_max_s: float = 300.0
+    webhook_timeout_s: float = 10.0
+    webhook_validations_per_minute: int = 2
 
     def __post_init__(self) -> None:
         if not self.organizations:
@@ -300,6 +330,8 @@ class SandboxConfig:
             raise ValueError("throttle_body must be 'plain' or 'graph'")
         if self.next_link not in NEXT_LINK_STYLES:
             raise ValueError(f"next_link must be one of {', '.join(NEXT_LINK_STYLES)}")
+        if self.webhook_attempts < 1:
+            raise ValueError("webhook_attempts must be at least 1")
         if self.create_status not in (200, 201):
             raise ValueError("create_status must be 200 or 201")
         for key in self.latency:

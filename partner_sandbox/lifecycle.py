@@ -1,9 +1,11 @@
 """What Microsoft (or a partner's seller in the portal) does to referrals, as the admin API does it:
-store a referral verbatim (an incoming referral from Microsoft, or one with real-world shapes),
-and accept, decline, close or expire one.
+store a referral verbatim (one with real-world shapes), send us an incoming referral (from
+Microsoft or another partner), and accept, decline, close or expire one. Each change moves the
+eTag and `updatedDateTime` on and notifies the organisation's webhook registration.
 
 [docs] the status table (`partner_sandbox.rules`); [docs] referral-resources: unanswered incoming
-referrals expire (Closed/Expired); accepting sets `acceptedDateTime`.
+referrals expire (Closed/Expired); accepting sets `acceptedDateTime`; an incoming referral is
+`direction: Incoming`, New/Pending, with `inviteContext.invitedBy` naming who sent it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, Final
 
+from partner_sandbox.resource import REFERRAL as REFERRAL_SHAPE
+from partner_sandbox.resource import complete, normalise
 from partner_sandbox.rules import status_problems
 from partner_sandbox.store import Referral, wire_time
 
@@ -49,6 +53,71 @@ def store_verbatim(sandbox: Sandbox, referral: Any, org_id: str | None = None) -
     if not isinstance(stored.get("eTag"), str):
         stored["eTag"] = sandbox.store.next_etag(sandbox.clock())
     sandbox.store.add(org, stored)
+    sandbox.referral_changed(org, stored, created=True, by_microsoft=True)
+    return stored
+
+
+# Who sends an incoming referral: Microsoft's co-sell, or another partner ([docs] inviteContext).
+SENDERS: Final = {
+    "microsoft": ("72f988bf-86f1-41af-91ab-2d7cd011db47", "Microsoft"),
+    "partner": ("0e5b7f34-1d5c-4c58-9c4a-5a1f0f0d2c11", "Northwind Partner (sandbox)"),
+}
+
+
+def send_incoming(
+    sandbox: Sandbox,
+    *,
+    org_id: str | None = None,
+    sender: str = "microsoft",
+    engagement_id: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Referral:
+    """A referral someone else created for us: Incoming, New/Pending, the server's shape, with
+    made-up business data only (no real customer)."""
+    if sender not in SENDERS:
+        raise LifecycleError(f"from must be one of {', '.join(SENDERS)}")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise LifecycleError("referral must be a JSON object")
+    org = next((o for o in sandbox.config.organizations if o.id == (org_id or o.id)), None)
+    if org is None:
+        raise LifecycleError("no such organization")
+    if engagement_id is not None and not sandbox.store.has_engagement(
+        org.id, engagement_id.lower()
+    ):
+        raise LifecycleError("no engagement with this id in the organization")
+    sender_id, sender_name = SENDERS[sender]
+    now = sandbox.clock()
+    referral_id = sandbox.store.new_id()
+    referral: Referral = {
+        "name": "Incoming co-sell opportunity",
+        "type": "Shared",
+        "qualification": "SalesQualified",
+        "customerProfile": {"name": "Fabrikam Sandbox Customer", "address": {"country": "US"}},
+        "consent": {"consentToToShareInfoWithOthers": True, "consentToContact": True},
+        "details": {"dealValue": 25000, "currency": "USD", "notes": "Sent by the sandbox."},
+        "inviteContext": {
+            "notes": "Please engage on this opportunity.",
+            "invitedBy": {"organizationId": sender_id, "organizationName": sender_name},
+        },
+        **(copy.deepcopy(overrides) if overrides else {}),
+    }
+    referral.update(
+        id=referral_id,
+        engagementId=(engagement_id or sandbox.store.new_id()).lower(),
+        organizationId=org.id,
+        organizationName=org.name,
+        direction="Incoming",
+        status="New",
+        substatus="Pending",
+        createdDateTime=wire_time(now),
+        updatedDateTime=wire_time(now),
+        eTag=sandbox.store.next_etag(now),
+    )
+    stored = normalise(
+        complete(referral, REFERRAL_SHAPE), duns_placeholder=sandbox.config.duns_placeholder
+    )
+    sandbox.store.add(org.id, stored)
+    sandbox.referral_changed(org.id, stored, created=True, by_microsoft=True)
     return stored
 
 
@@ -85,4 +154,5 @@ def act(
         updated["closedDateTime"] = wire_time(now)
     updated["eTag"] = sandbox.store.next_etag(now)
     sandbox.store.replace(org_id, updated)
+    sandbox.referral_changed(org_id, updated, created=False, by_microsoft=True)
     return updated

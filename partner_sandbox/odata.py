@@ -6,9 +6,13 @@ into `'`); `_Compiler`, a `NodeVisitor`, turns the AST into Python closures once
 filter (cached), and checks it on the way. Supported, as the fact sheet documents: `eq`, `ne`,
 `and`, `or`, `not`, parentheses, property paths (`customerProfile/address/country`),
 `coll/any(x: ...)` (and `coll/any()`), string, number, boolean, `null` and GUID literals (a GUID
-may be written bare or quoted; bare GUIDs compare case-insensitively). Everything else
-(functions, arithmetic, `lt`/`gt`, `in`, `all`, date literals) is refused with `FilterError`, and
-so is any syntax error: the API turns it into a 400, never a 500. Top-level property names must
+may be written bare or quoted; bare GUIDs compare case-insensitively). `gt`, `ge`, `lt`, `le`
+compare numbers, and date-times to a date-time or date literal (bare, as OData writes
+`updatedDateTime gt 2024-05-01T10:00:00Z`, or quoted; an offset other than `Z` is honoured, none
+means UTC), to the 100 ns the service writes; a value that is not a date-time matches nothing
+(OData is tolerant, so is the sandbox: the change poller relies on this). Everything else
+(functions, arithmetic, `in`, `all`) is refused with `FilterError`, and so is any syntax error:
+the API turns it into a 400, never a 500. Top-level property names must
 be Referral properties, so an unquoted enum value (`status eq New`) is an error, as in OData.
 """
 
@@ -16,7 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
+import operator
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,6 +57,57 @@ Env = Mapping[str, Any]  # lambda variables in scope
 Getter = Callable[[Mapping[str, Any], Env], Any]
 
 
+_ORDERING: Final[Mapping[type, Callable[[Any, Any], bool]]] = {
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+}
+_INSTANT = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?",
+    re.IGNORECASE,
+)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def instant_ticks(text: str) -> int | None:
+    """A date-time (or date) as 100 ns ticks since 1970 UTC; None when it is not one."""
+    match = _INSTANT.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        moment = datetime.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            tzinfo=datetime.UTC,
+        )
+    except ValueError:
+        return None
+    offset = 0
+    if zone and zone.upper() != "Z":
+        digits = zone[1:].replace(":", "")
+        offset = (int(digits[:2]) * 60 + int(digits[2:])) * (1 if zone[0] == "+" else -1)
+    seconds = int((moment - _EPOCH).total_seconds()) - offset * 60
+    return seconds * 10_000_000 + int((fraction or "").ljust(7, "0")[:7])
+
+
+def _ordered(compare: Callable[[Any, Any], bool], left: Any, right: Any) -> bool:
+    if isinstance(left, bool) or isinstance(right, bool):
+        return False
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return compare(left, right)
+    if isinstance(left, str) and isinstance(right, str):
+        a, b = instant_ticks(left), instant_ticks(right)
+        return a is not None and b is not None and compare(a, b)
+    return False
+
+
 class FilterError(ValueError):
     """A query option the sandbox refuses. The message never repeats values from the query."""
 
@@ -60,7 +118,17 @@ class _GuidLiteral(str):
     __slots__ = ()
 
 
+class _InstantLiteral(str):
+    """A bare date-time or date literal: equal to a string that holds the same instant."""
+
+    __slots__ = ()
+
+
 def _equal(left: Any, right: Any, ignore_case: bool = False) -> bool:
+    if isinstance(left, _InstantLiteral) or isinstance(right, _InstantLiteral):
+        a = instant_ticks(left) if isinstance(left, str) else None
+        b = instant_ticks(right) if isinstance(right, str) else None
+        return a is not None and a == b
     if (
         isinstance(left, _GuidLiteral) or isinstance(right, _GuidLiteral) or ignore_case
     ) and isinstance(left, str):
@@ -147,12 +215,23 @@ class _Compiler(NodeVisitor):
     def visit_Null(self, node: ast.Null) -> _Compiled:
         return self._constant(None)
 
+    def visit_DateTime(self, node: ast.DateTime) -> _Compiled:
+        return self._constant(_InstantLiteral(node.val))
+
+    def visit_Date(self, node: ast.Date) -> _Compiled:
+        return self._constant(_InstantLiteral(node.val))
+
     # ---- conditions ----------------------------------------------------------------------
 
     def visit_Compare(self, node: ast.Compare) -> _Compiled:
+        ordering = _ORDERING.get(type(node.comparator))
+        if ordering is not None:
+            low, high = self._value(node.left), self._value(node.right)
+            return _Compiled(True, lambda r, env: _ordered(ordering, low(r, env), high(r, env)))
         if not isinstance(node.comparator, ast.Eq | ast.NotEq):
             raise FilterError(
-                f"$filter: the operator {_describe(node.comparator)} is not supported; use eq or ne"
+                f"$filter: the operator {_describe(node.comparator)} is not supported; "
+                "use eq, ne, gt, ge, lt or le"
             )
         left, right = self._value(node.left), self._value(node.right)
         ci = self._ignore_case

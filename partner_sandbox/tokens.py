@@ -170,8 +170,11 @@ class TokenService:
             )
         return jwt.encode(claims, self._key, algorithm="HS256"), lifetime
 
-    def verify(self, token: str) -> Principal:
-        """The principal of a bearer token, or `TokenError` (malformed, foreign, expired)."""
+    def verify(
+        self, token: str, audiences: frozenset[str] = frozenset({PARTNER_API_AUDIENCE})
+    ) -> Principal:
+        """The principal of a bearer token, or `TokenError` (malformed, foreign, expired, or
+        for none of `audiences`)."""
         principal = self._verified.get(token)
         if principal is None:
             principal = self._decode(token)
@@ -180,7 +183,7 @@ class TokenService:
             self._verified[token] = principal
         if principal.expires_at <= self._clock():
             raise TokenError("The access token has expired.")
-        if principal.audience != PARTNER_API_AUDIENCE:
+        if principal.audience not in audiences:
             raise TokenError("The access token is not for the Partner Center API.")
         return principal
 
